@@ -1,0 +1,38 @@
+# rulealign: one entry point for setting up, running and testing on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup run test test-all lint bench clean
+
+setup: $(VENV)/.installed
+
+# PyTorch's CPU build goes in first, pinned: an unpinned torch pulled in by another
+# package would be a multi-GB CUDA build (see shared/SETUP-NOTES.md).
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+# The main job: compile every shipped example spec, show its rules and what the
+# knowledge graph finds in it.
+run: setup
+	$(VENV)/bin/rulealign spec check specs/*.yaml
+	@for s in specs/*.yaml; do echo; $(VENV)/bin/rulealign spec show $$s; done
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check rulealign tests bench
+	$(VENV)/bin/mypy rulealign
+
+bench: setup
+	$(PY) bench/bench_compiler.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

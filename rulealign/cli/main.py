@@ -1,0 +1,59 @@
+"""``rulealign`` command line: thin argparse commands over the stage functions.
+
+Exit codes: 0 success, 1 the input is invalid (or a gate failed), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rulealign.cli import errors_cmd, spec_cmd
+
+EPILOG = """examples:
+  rulealign spec check specs/acme-support.yaml
+  rulealign spec show specs/acme-support.yaml
+  rulealign spec extract specs/acme-support.md -o draft.yaml
+  rulealign kg conflicts specs/acme-support.yaml
+  rulealign errors RA103
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rulealign", description="Compile a written policy into a model that follows it.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    spec_cmd.register(sub)
+
+    errors_cmd.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rulealign")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # `rulealign ... | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""The error catalogue: every problem rulealign reports has a stable code.
+
+Codes are numbered by stage: ``RA0xx`` general, ``RA1xx`` compiler (spec files),
+``RA15x`` documents and extraction, ``RA2xx`` knowledge graph. Each entry says what
+happened (a ``str.format`` template) and how to fix it. ``docs/errors.md`` documents
+every code; ``tests/test_errors.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    """One entry of the catalogue."""
+
+    code: str
+    title: str
+    template: str
+    fix: str
+    severity: Severity = "error"
+
+
+_ENTRIES: tuple[ErrorCode, ...] = (
+    # -- general --------------------------------------------------------------------
+    ErrorCode("RA001", "file not found or unreadable", "cannot read '{path}': {reason}",
+              "check the path and its permissions"),
+    ErrorCode("RA002", "cannot write output", "cannot write '{path}': {reason}",
+              "check free disk space and permissions; nothing was half-written"),
+    # -- compiler: reading a spec -----------------------------------------------------
+    ErrorCode("RA101", "not UTF-8 text", "file is not UTF-8 text ({reason})",
+              "save the spec as UTF-8 text; binary files cannot be specs"),
+    ErrorCode("RA102", "YAML syntax error", "YAML syntax error: {reason}",
+              "fix the YAML at the marked position (indentation, quotes, a missing ':')"),
+    ErrorCode("RA103", "unknown term", "unknown term '{term}' in {where}{suggestion}",
+              "define the term under 'terms:' or correct its spelling"),
+    ErrorCode("RA104", "file too large", "file is {size} bytes, over the limit of {limit} bytes",
+              "split the spec with 'include:' or raise the limit (max_bytes)"),
+    ErrorCode("RA105", "structure too deep or too large", "{reason}",
+              "flatten the document; anchors/aliases must not expand to huge trees"),
+    ErrorCode("RA106", "duplicate key", "duplicate key '{key}' (first at line {first_line})",
+              "remove one of the two keys: YAML would silently keep only the last"),
+    ErrorCode("RA107", "unsupported format version", "{reason}",
+              "write 'rulealign: 1' (this rulealign reads format 1.x); upgrade rulealign for newer specs"),
+    ErrorCode("RA108", "newer minor format version",
+              "spec declares format {version}; this rulealign knows {known} and may ignore newer features",
+              "upgrade rulealign, or declare 'rulealign: 1'", "warning"),
+    ErrorCode("RA109", "invalid value", "{reason}", "give a value of the type the field expects"),
+    ErrorCode("RA110", "unknown field", "unknown field '{field}' in {where}{suggestion}",
+              "remove the field or correct its spelling; see specs/rulealign-spec.schema.json"),
+    ErrorCode("RA111", "missing field", "missing required field '{field}' in {where}",
+              "add the field"),
+    ErrorCode("RA112", "duplicate rule id", "duplicate rule id '{id}' (first defined at {first})",
+              "give every rule a unique id"),
+    ErrorCode("RA113", "duplicate term id", "duplicate term id '{id}' (first defined at {first})",
+              "give every term a unique id"),
+    ErrorCode("RA114", "condition on undefined term",
+              "condition in rule '{rule}' uses undefined term '{term}'{suggestion}",
+              "define the term (with its unit) under 'terms:' or correct its spelling"),
+    ErrorCode("RA115", "unknown rule reference", "{where} names unknown rule '{ref}'{suggestion}",
+              "name an existing rule id"),
+    ErrorCode("RA116", "clause not in source document",
+              "rule '{rule}' cites clause '{clause}', which is not in {document}{suggestion}",
+              "cite a section number or clause id that exists in the source document"),
+    ErrorCode("RA117", "cycle in term hierarchy", "broader/narrower cycle: {cycle}",
+              "a term cannot be broader than itself; remove one link of the cycle"),
+    ErrorCode("RA118", "include outside the spec root",
+              "include '{path}' resolves outside the spec root '{root}'",
+              "keep included files inside the root folder of the spec"),
+    ErrorCode("RA119", "bad include", "include '{path}': {reason}",
+              "include an existing spec file, and do not include a file from itself"),
+    ErrorCode("RA120", "source document not found", "policy source '{path}' not found",
+              "fix 'policy.source' (a path relative to the spec file) or remove it"),
+    ErrorCode("RA121", "invalid check", "check #{index} of rule '{rule}': {reason}",
+              "fix the check; regular expressions use Python syntax"),
+    ErrorCode("RA122", "invalid identifier", "invalid {what} id '{id}'",
+              "ids are lower-case letters, digits, '-', '_' and '.', starting with a letter or digit"),
+    ErrorCode("RA123", "not a spec", "{reason}",
+              "a spec is a YAML mapping with 'rulealign', 'policy', 'terms' and 'rules'"),
+    ErrorCode("RA124", "policy header in an included file",
+              "included file declares 'policy:'; only the root spec may",
+              "move the policy header to the root spec"),
+    ErrorCode("RA125", "unit differs from term unit",
+              "condition in rule '{rule}' uses unit '{unit}' but term '{term}' is measured in '{term_unit}'",
+              "use the term's unit, or define a separate term", "warning"),
+    # -- documents and extraction ---------------------------------------------------------
+    ErrorCode("RA150", "unsupported document format", "cannot ingest '{path}': unknown format '{suffix}'",
+              "give a .md, .markdown, .txt, .html, .htm or .pdf file, or pass --format"),
+    ErrorCode("RA151", "document could not be parsed", "cannot parse '{path}': {reason}",
+              "check the file is a valid, unencrypted document of its format"),
+    ErrorCode("RA152", "document has no text", "'{path}' has no extractable text",
+              "a scanned PDF needs OCR first; an empty file has nothing to extract"),
+    # -- knowledge graph ---------------------------------------------------------------------
+    ErrorCode("RA201", "graph violates its shapes", "SHACL: {reason} at node {node}",
+              "this is a bug in graph building or a hand-edited graph; report it with the spec"),
+    ErrorCode("RA202", "cycle in rule dependencies", "rules depend on each other in a cycle: {cycle}",
+              "an exception or override cannot lead back to the rule itself; remove one link"),
+    ErrorCode("RA203", "SPARQL query failed", "query failed: {reason}",
+              "check the query syntax; prefixes ra:, odrl:, skos:, prov:, dcterms: are predefined"),
+    ErrorCode("RA204", "unknown rule", "no rule '{id}' in the policy{suggestion}",
+              "name a rule id from 'rulealign spec show'"),
+    ErrorCode("RA205", "unknown named query", "no named query '{name}'{suggestion}",
+              "use one of the names listed by 'rulealign kg query --list'"),
+    ErrorCode("RA206", "unknown export format", "unknown graph format '{fmt}'{suggestion}",
+              "use turtle, json-ld or graphml"),
+)
+
+CATALOGUE: dict[str, ErrorCode] = {e.code: e for e in _ENTRIES}
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest option, or ``""``."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in one place; ``line`` and ``col`` are 1-based."""
+
+    code: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+    severity: Severity = "error"
+    fix: str = ""
+
+    @property
+    def location(self) -> str:
+        parts = [p for p in (self.file, self.line, self.col) if p is not None]
+        return ":".join(str(p) for p in parts)
+
+    def __str__(self) -> str:
+        loc = self.location
+        warn = "warning: " if self.severity == "warning" else ""
+        return f"{loc + ': ' if loc else ''}{warn}{self.code} {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "file": self.file, "line": self.line,
+                "col": self.col, "severity": self.severity, "fix": self.fix}
+
+
+def diagnostic(code: str, *, file: str | None = None, line: int | None = None,
+               col: int | None = None, **fields: object) -> Diagnostic:
+    """Build a :class:`Diagnostic` from a catalogue entry, filling its template."""
+    entry = CATALOGUE[code]
+    fields.setdefault("suggestion", "")
+    return Diagnostic(code=code, message=entry.template.format(**fields), file=file, line=line,
+                      col=col, severity=entry.severity, fix=entry.fix)
+
+
+class RulealignError(Exception):
+    """An error with one or more coded diagnostics; never raised without a code."""
+
+    def __init__(self, diagnostics: Diagnostic | Sequence[Diagnostic]):
+        diags = [diagnostics] if isinstance(diagnostics, Diagnostic) else list(diagnostics)
+        if not diags:
+            raise ValueError("RulealignError needs at least one diagnostic")
+        self.diagnostics: list[Diagnostic] = diags
+        super().__init__("\n".join(str(d) for d in diags))
+
+    @property
+    def code(self) -> str:
+        return self.diagnostics[0].code
+
+    @classmethod
+    def of(cls, code: str, **fields: object) -> RulealignError:
+        return cls(diagnostic(code, **fields))  # type: ignore[arg-type]
+
+
+class SpecError(RulealignError):
+    """A spec file (or a set of them) is invalid; carries every problem found."""
+
+
+class DocumentError(RulealignError):
+    """A policy document could not be ingested."""
+
+
+class GraphError(RulealignError):
+    """The knowledge graph could not be built, checked or queried."""
