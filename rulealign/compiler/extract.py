@@ -49,8 +49,10 @@ _COMPARATORS: list[tuple[tuple[str, ...], str]] = sorted([
     (("minimum", "of"), ">="), (("a", "minimum", "of"), ">="), (("no", "fewer", "than"), ">="),
     (("less", "than"), "<"), (("under",), "<"), (("below",), "<"), (("fewer", "than"), "<"),
     (("lower", "than"), "<"), (("at", "most"), "<="), (("no", "more", "than"), "<="),
+    (("longer", "than"), ">"), (("later", "than"), ">"), (("older", "than"), ">"),
+    (("shorter", "than"), "<"), (("younger", "than"), "<"), (("earlier", "than"), "<"),
     (("not", "more", "than"), "<="), (("up", "to"), "<="), (("maximum", "of"), "<="),
-    (("a", "maximum", "of"), "<="), (("within",), "<="), (("not", "exceed"), "<="),
+    (("a", "maximum", "of"), "<="), (("within",), "<="),
 ], key=lambda c: -len(c[0]))
 _AFTER = {("or", "more"): ">=", ("or", "above"): ">=", ("and", "above"): ">=", ("or", "over"): ">=",
           ("or", "less"): "<=", ("or", "fewer"): "<=", ("or", "under"): "<=", ("and", "below"): "<="}
@@ -83,7 +85,8 @@ _CONDITION_MARKERS = {"if", "when", "whenever", "where", "wherever", "provided",
 _LEADING_CONDITION = {"if", "when", "whenever", "where", "wherever", "once", "while", "before",
                       "after", "unless", "during", "provided", "as", "in", "for", "during"}
 _APPROVAL = {"approval", "consent", "permission", "authorization", "authorisation", "agreement",
-             "sign-off", "signoff", "verification", "authority", "clearance"}
+             "sign-off", "signoff", "verification", "authority", "clearance", "escort",
+             "supervision", "supervisor", "review"}
 _DETERMINERS = {"the", "a", "an", "all", "any", "each", "every", "our", "your", "its", "their",
                 "this", "that", "these", "those"}
 _ADVERBS = {"always", "also", "only", "promptly", "immediately", "still", "then", "therefore",
@@ -238,7 +241,7 @@ def _find_thresholds(doc: Any) -> list[Threshold]:
             elif j < n and doc[j].is_alpha and nxt not in _DETERMINERS and nxt not in ("or", "and", "to"):
                 unit, kind, end = None, f"count_{re.sub(r'[^a-z0-9]+', '_', nxt).strip('_')}", j + 1
             else:
-                value = None
+                unit, kind, end = None, "quantity", i + 1
         if value is None or kind is None:
             i += 1
             continue
@@ -254,8 +257,8 @@ def _find_thresholds(doc: Any) -> list[Threshold]:
         after = tuple(lower[end:end + 2])
         if after in _AFTER:
             op, end = _AFTER[after], end + 2
-        if op is None and kind.startswith("count_"):
-            i += 1  # a bare number before a word is not a threshold ("2 Warning")
+        if op is None and kind != "amount":
+            i += 1  # a number without a comparator is a fact, not a threshold ("2 days a week")
             continue
         found.append(Threshold(kind, op or "==", value, unit, start, end, doc[start:end].text))
         i = end
@@ -340,7 +343,8 @@ def _skip_marker(span: Any, sent: Any, main_start: int, modality: str) -> bool:
         while j < sent.end and doc[j].lower_ in _ADVERBS:
             j += 1
         nxt = doc[j].lower_ if j < sent.end else ""
-        if nxt in _EPISTEMIC_NEXT:
+        after = doc[j + 1].lower_ if j + 1 < sent.end else "."
+        if nxt in _EPISTEMIC_NEXT and not (nxt == "apply" and after not in (".", ",", "to", "in", "for")):
             return True
         if nxt == "be" and j + 1 < sent.end:
             part = doc[j + 1].lower_
@@ -389,7 +393,7 @@ def _analyse(sent: Any, markers: list[Any], doc: Any) -> list[Finding]:
             actor_tokens = [t for t in span[1:-1]]
         while actor_tokens and actor_tokens[0].lower_ in _DETERMINERS | _ADVERBS | {"and", "but"}:
             actor_tokens = actor_tokens[1:]
-        actor = " ".join(t.lower_ for t in actor_tokens).strip()
+        actor = doc[actor_tokens[0].i:actor_tokens[-1].i + 1].text.lower() if actor_tokens else ""
         if findings and len(actor_tokens) > 6:
             actor = findings[-1].actor
         # action: from the marker to the next boundary
@@ -432,10 +436,14 @@ def _analyse(sent: Any, markers: list[Any], doc: Any) -> list[Finding]:
                 exceptions.append(_clause_after(doc, tok.i, sent.end))
             elif low == "other" and tok.i + 1 < sent.end and doc[tok.i + 1].lower_ == "than":
                 exceptions.append(_clause_after(doc, tok.i, sent.end))
-            elif low == "without" and any(t.lower_ in _APPROVAL for t in doc[tok.i + 1:tok.i + 5]):
+            elif low == "without" and modality is Modality.PROHIBITION and \
+                    any(t.lower_ in _APPROVAL for t in doc[tok.i + 1:tok.i + 5]):
                 exceptions.append(_clause_after(doc, tok.i + 1, sent.end))
-            elif low in ("if", "when", "whenever", "provided", "where", "once") and \
-                    (tok.i == sent.start or doc[tok.i - 1].is_punct or tok.i > span.end):
+            elif low in ("if", "when", "whenever", "provided", "where", "once", "while", "during") \
+                    and (tok.i == sent.start or doc[tok.i - 1].is_punct or tok.i > span.end) \
+                    and doc[tok.i - 1].lower_ not in ("unless", "except") \
+                    and not (low == "once" and tok.i + 1 < sent.end
+                             and doc[tok.i + 1].lower_ in ("a", "per", "every", "each")):
                 text = _clause_after(doc, tok.i, sent.end)
                 if len(text.split()) >= 3:
                     conditions.append({"text": text})

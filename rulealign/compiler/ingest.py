@@ -95,35 +95,41 @@ _BULLET = re.compile(r"^\s*(?:[-*•]|\(?[a-z0-9]{1,3}[.)])\s+")
 
 
 def _text_blocks(text: str, page_starts: list[int] | None = None) -> list[Block]:
+    """Blocks of plain text (also PDF text, where blank lines are often lost).
+
+    A chunk is split at list items and at heading-like lines: numbered or upper-case
+    lines anywhere, Title Case lines at the start of a chunk.
+    """
     lines = _Lines(text)
     blocks: list[Block] = []
     for m in re.finditer(r"(?:[^\n]*\S[^\n]*(?:\n|$))+", text):
-        chunk_start = m.start()
-        raw_lines = m.group(0).splitlines(keepends=True)
-        # split list items into their own blocks
-        groups: list[list[tuple[int, str]]] = []
-        offset = chunk_start
-        for ln in raw_lines:
-            if not groups or _BULLET.match(ln):
-                groups.append([])
-            groups[-1].append((offset, ln))
+        groups: list[tuple[bool, list[tuple[int, str]]]] = []  # (is heading, lines)
+        offset = m.start()
+        for n, ln in enumerate(m.group(0).splitlines(keepends=True)):
+            strict = _NUMBERED.match(ln.strip()) is not None or ln.strip().isupper()
+            level = _text_heading(_clean(ln), 1)
+            if level is not None and (n == 0 or strict):
+                groups.append((True, [(offset, ln)]))
+            elif not groups or groups[-1][0] or _BULLET.match(ln):
+                groups.append((False, [(offset, ln)]))
+            else:
+                groups[-1][1].append((offset, ln))
             offset += len(ln)
-        for group in groups:
+        for is_heading, group in groups:
             start = group[0][0]
             body = "".join(ln for _, ln in group)
             end = start + len(body.rstrip("\n"))
             content = _clean(body)
             if not content:
                 continue
-            heading = _text_heading(content, len(group))
-            page = None
-            if page_starts:
-                page = bisect.bisect_right(page_starts, start)
-            if heading is not None:
-                blocks.append(Block("heading", content, start, end, lines.line_of(start), heading, page))
+            page = bisect.bisect_right(page_starts, start) if page_starts else None
+            if is_heading:
+                level = _text_heading(content, 1) or 1
+                blocks.append(Block("heading", content, start, end, lines.line_of(start), level, page))
             else:
-                blocks.append(Block("para", _BULLET.sub("", content, count=1) if _BULLET.match(content)
-                                    else content, start, end, lines.line_of(start), 0, page))
+                if _BULLET.match(content):
+                    content = _BULLET.sub("", content, count=1)
+                blocks.append(Block("para", content, start, end, lines.line_of(start), 0, page))
     return blocks
 
 

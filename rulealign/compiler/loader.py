@@ -29,7 +29,14 @@ from rulealign.compiler.models import (
     RuleException,
     Term,
 )
-from rulealign.compiler.spec_format import FORMAT_MAJOR, FORMAT_MINOR, RuleSpec, SpecFile
+from rulealign.compiler.spec_format import (
+    FORMAT_MAJOR,
+    FORMAT_MINOR,
+    ClauseSpec,
+    RuleSpec,
+    SpecFile,
+    TermSpec,
+)
 from rulealign.compiler.yaml_marks import MAX_BYTES, MarkedYAML, load_yaml
 from rulealign.errors import Diagnostic, RulealignError, SpecError, diagnostic, did_you_mean
 
@@ -37,16 +44,29 @@ _ID_RE = re.compile(ID_PATTERN)
 _UNION_TAGS = {"sentence", "structured"}
 
 
+_ITEM_MODELS: dict[str, type[BaseModel]] = {"rules": RuleSpec, "terms": TermSpec, "clauses": ClauseSpec}
+
+
 @dataclass
 class SpecUnit:
-    """One parsed and schema-valid spec file."""
+    """One parsed spec file: its schema-valid items, and where each came from.
+
+    Items (rules, terms, clauses) are validated one by one, so one broken rule does not
+    hide the cross-reference problems of the others. ``origin`` maps an item's position
+    in ``spec`` back to its index in the file; ``broken_ids`` are ids of items that failed
+    validation (they are known to exist, so references to them are not reported twice).
+    """
 
     path: Path
     display: str
     marked: MarkedYAML
     spec: SpecFile
+    origin: dict[str, list[int]] = field(default_factory=dict)
+    broken_ids: dict[str, set[str]] = field(default_factory=dict)
 
     def at(self, path: tuple[str | int, ...], *, key: bool = False) -> dict[str, Any]:
+        if len(path) >= 2 and isinstance(path[1], int) and str(path[0]) in self.origin:
+            path = (path[0], self.origin[str(path[0])][path[1]], *path[2:])
         line, col = self.marked.locate(path, key=key)
         return {"file": self.display, "line": line, "col": col}
 
@@ -129,10 +149,11 @@ def _strip_tags(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
     return tuple(out)
 
 
-def _schema_diagnostics(exc: ValidationError, marked: MarkedYAML, display: str) -> list[Diagnostic]:
+def _schema_diagnostics(exc: ValidationError, marked: MarkedYAML, display: str,
+                        prefix: tuple[str | int, ...] = ()) -> list[Diagnostic]:
     diags = []
     for err in exc.errors(include_url=False):
-        loc = _strip_tags(err["loc"])
+        loc = _strip_tags((*prefix, *err["loc"]))
         kind = err["type"]
         if kind == "extra_forbidden":
             model = _model_at(loc[:-1])
@@ -196,7 +217,8 @@ def _read_unit(path: Path, max_bytes: int) -> tuple[SpecUnit | None, list[Diagno
     data = marked.data
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        return None, [diagnostic("RA123", file=display, line=1, col=1,
+        line, col = marked.locate(())
+        return None, [diagnostic("RA123", file=display, line=line, col=col,
                                  reason=f"the file is {kind}, not a mapping")]
     diags: list[Diagnostic] = []
     if "rulealign" in data:
@@ -204,11 +226,29 @@ def _read_unit(path: Path, max_bytes: int) -> tuple[SpecUnit | None, list[Diagno
         diags += vdiags
         if not go_on:
             return None, diags
+    head = {k: v for k, v in data.items() if k not in _ITEM_MODELS or not isinstance(v, list)}
+    origin: dict[str, list[int]] = {}
+    broken: dict[str, set[str]] = {}
+    items: dict[str, list[Any]] = {}
+    for name, model in _ITEM_MODELS.items():
+        raw = data.get(name)
+        if not isinstance(raw, list):
+            continue
+        origin[name], broken[name], items[name] = [], set(), []
+        for i, item in enumerate(raw):
+            try:
+                items[name].append(model.model_validate(item))
+                origin[name].append(i)
+            except ValidationError as exc:
+                diags += _schema_diagnostics(exc, marked, display, (name, i))
+                if isinstance(item, dict) and isinstance(item.get("id"), str):
+                    broken[name].add(item["id"])
     try:
-        spec = SpecFile.model_validate(data)
+        spec = SpecFile.model_validate(head)
     except ValidationError as exc:
         return None, diags + _schema_diagnostics(exc, marked, display)
-    return SpecUnit(path, display, marked, spec), diags
+    spec = spec.model_copy(update=items)
+    return SpecUnit(path, display, marked, spec, origin, broken), diags
 
 
 def _at(marked: MarkedYAML, path: tuple[str | int, ...], key: bool = False) -> dict[str, Any]:
@@ -252,11 +292,21 @@ def _read_all(path: Path, root: Path, max_bytes: int) -> tuple[list[SpecUnit], l
 class _Refs:
     rules: dict[str, tuple[SpecUnit, int]] = field(default_factory=dict)
     terms: dict[str, tuple[SpecUnit, int]] = field(default_factory=dict)
+    broken_rules: set[str] = field(default_factory=set)
+    broken_terms: set[str] = field(default_factory=set)
+
+    def has_term(self, term_id: str) -> bool:
+        return term_id in self.terms or term_id in self.broken_terms
+
+    def has_rule(self, rule_id: str) -> bool:
+        return rule_id in self.rules or rule_id in self.broken_rules
 
 
 def _check_ids(units: list[SpecUnit]) -> tuple[_Refs, list[Diagnostic]]:
     refs, diags = _Refs(), []
     for unit in units:
+        refs.broken_rules |= unit.broken_ids.get("rules", set())
+        refs.broken_terms |= unit.broken_ids.get("terms", set())
         for kind, items, table, dup_code in (("term", unit.spec.terms, refs.terms, "RA113"),
                                              ("rule", unit.spec.rules, refs.rules, "RA112")):
             plural = kind + "s"
@@ -280,14 +330,14 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
         for i, term in enumerate(unit.spec.terms):
             for rel in ("broader", "narrower"):
                 for j, other in enumerate(getattr(term, rel)):
-                    if other not in refs.terms:
+                    if not refs.has_term(other):
                         diags.append(diagnostic("RA103", **unit.at(("terms", i, rel, j)), term=other,
                                                 where=f"{rel} of term '{term.id}'",
                                                 suggestion=did_you_mean(other, term_ids)))
         for i, rule in enumerate(unit.spec.rules):
             base = ("rules", i)
             for j, t in enumerate(rule.terms):
-                if t not in refs.terms:
+                if not refs.has_term(t):
                     diags.append(diagnostic("RA103", **unit.at((*base, "terms", j)), term=t,
                                             where=f"rule '{rule.id}'",
                                             suggestion=did_you_mean(t, term_ids)))
@@ -295,6 +345,8 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
                 if isinstance(cond, str) or cond.term is None:
                     continue
                 at = unit.at((*base, "conditions", j, "term"))
+                if cond.term in refs.broken_terms:
+                    continue
                 if cond.term not in refs.terms:
                     diags.append(diagnostic("RA114", **at, rule=rule.id, term=cond.term,
                                             suggestion=did_you_mean(cond.term, term_ids)))
@@ -313,7 +365,7 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
                      for j, e in enumerate(rule.exceptions) if not isinstance(e, str) and e.rule]
             named += [(("overrides", j), o, "'overrides'") for j, o in enumerate(rule.overrides)]
             for sub, ref, what in named:
-                if ref not in refs.rules or ref == rule.id:
+                if not refs.has_rule(ref) or ref == rule.id:
                     diags.append(diagnostic("RA115", **unit.at((*base, *sub)),
                                             where=f"{what} of rule '{rule.id}'", ref=ref,
                                             suggestion="; a rule cannot name itself" if ref == rule.id
@@ -346,7 +398,7 @@ def _term_cycles(refs: _Refs) -> list[Diagnostic]:
             continue
         cycle = nx.find_cycle(g.subgraph(comp))
         names = [u for u, _ in cycle] + [cycle[0][0]]
-        first = min(comp)
+        first = next(t for t in refs.terms if t in comp)  # first in file order
         unit, i = refs.terms[first]
         diags.append(diagnostic("RA117", **unit.at(("terms", i, "id")), cycle=" -> ".join(names)))
     return diags

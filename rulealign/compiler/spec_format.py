@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from rulealign.compiler.models import ID_PATTERN, CheckKind, Modality, Operator, Severity
 
@@ -28,21 +36,25 @@ def _as_list(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
 
+def _as_text(v: Any) -> Any:
+    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+# A list of strings that may be written as one string ("clause: 4.2").
+StrList = Annotated[list[str], BeforeValidator(_as_list, json_schema_input_type=str | list[str])]
+Version = Annotated[str, BeforeValidator(_as_text, json_schema_input_type=str | int | float)]
+
+
 class PolicyHeader(_Spec):
     id: Id
     title: str = Field(min_length=1)
-    version: str = ""
+    version: Version = ""
     description: str | None = None
     source: str | None = Field(default=None, description="Policy document (path relative to "
                                "this file) whose clauses the rules cite.")
     authority: str | None = None
     license: str | None = None
     attribution: str | None = None
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_text(cls, v: Any) -> Any:
-        return str(v) if isinstance(v, (int, float)) else v
 
 
 class ClauseSpec(_Spec):
@@ -56,14 +68,12 @@ class ClauseSpec(_Spec):
 class TermSpec(_Spec):
     id: Id
     label: str | None = None
-    synonyms: list[str] = []
-    broader: list[str] = Field(default=[], description="Ids of broader terms (SKOS broader).")
-    narrower: list[str] = []
+    synonyms: StrList = []
+    broader: StrList = Field(default=[], description="Ids of broader terms (SKOS broader).")
+    narrower: StrList = []
     definition: str | None = None
-    iri: list[str] = Field(default=[], description="External IRIs this term matches.")
+    iri: StrList = Field(default=[], description="External IRIs this term matches.")
     unit: str | None = Field(default=None, description="Unit of a measurable term (USD, days, %).")
-
-    _lists = field_validator("broader", "narrower", "iri", "synonyms", mode="before")(_as_list)
 
 
 class ConditionSpec(_Spec):
@@ -143,7 +153,7 @@ ExceptionItem = Annotated[
 
 class RuleSpec(_Spec):
     id: Id
-    clause: list[str] = Field(default=[], description="Clause or section id(s) the rule comes from.")
+    clause: StrList = Field(default=[], description="Clause or section id(s) the rule comes from.")
     text: str = Field(min_length=1, description="The rule as a sentence.")
     modality: Modality
     actor: str = "assistant"
@@ -151,17 +161,15 @@ class RuleSpec(_Spec):
     object: str | None = None
     conditions: list[ConditionItem] = []
     exceptions: list[ExceptionItem] = []
-    overrides: list[str] = Field(default=[], description="Ids of rules this rule takes precedence over.")
+    overrides: StrList = Field(default=[], description="Ids of rules this rule takes precedence over.")
     scope: str | None = None
     priority: int = Field(default=0, description="Higher wins when rules conflict.")
     authority: str | None = None
-    terms: list[str] = []
+    terms: StrList = []
     severity: Severity = Severity.MEDIUM
     checks: list[CheckSpec] = []
     examples: list[ExampleSpec] = []
     provenance: DraftProvenance | None = None
-
-    _lists = field_validator("clause", "terms", "overrides", mode="before")(_as_list)
 
 
 class SpecFile(_Spec):
@@ -171,13 +179,11 @@ class SpecFile(_Spec):
 
     rulealign: int | float | str = Field(description="Format version: 1 (or '1.x').")
     policy: PolicyHeader | None = None
-    include: list[str] = Field(default=[], description="Other spec files, relative to this one, "
-                               "inside the spec's root folder.")
+    include: StrList = Field(default=[], description="Other spec files, relative to this one, "
+                             "inside the spec's root folder.")
     clauses: list[ClauseSpec] = []
     terms: list[TermSpec] = []
     rules: list[RuleSpec] = []
-
-    _lists = field_validator("include", mode="before")(_as_list)
 
 
 def json_schema() -> dict[str, Any]:

@@ -22,6 +22,7 @@ Mark = tuple[int, int]  # 1-based line, column
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 
 MAX_BYTES = 20_000_000
 MAX_DEPTH = 64
@@ -134,6 +135,9 @@ class _Builder:
             value, size = self.anchors[ev.anchor]
             self.count(size, mark)
             return value, size
+        tag = getattr(ev, "tag", None)
+        if not isinstance(ev, yaml.ScalarEvent) and tag not in _COLLECTION_TAGS:
+            raise self.fail("RA102", mark, reason=f"tag {tag!r} is not allowed in a spec")
         if isinstance(ev, yaml.ScalarEvent):
             self.count(1, mark)
             value, size = _scalar(self.loader, ev), 1
