@@ -32,7 +32,7 @@ def test_every_template_formats_with_its_own_fields() -> None:
     for code, entry in CATALOGUE.items():
         fields = {name: "x" for name in re.findall(r"{(\w+)}", entry.template)}
         d = diagnostic(code, file="f.yaml", line=3, col=4, **fields)
-        assert str(d).startswith(f"f.yaml:3:4: ") and code in str(d)
+        assert str(d).startswith("f.yaml:3:4: ") and code in str(d)
 
 
 def test_error_without_diagnostic_is_refused() -> None:

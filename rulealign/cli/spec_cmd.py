@@ -6,9 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rulealign.cli.output import print_diagnostics, table
 from rulealign.errors import RulealignError
+
+if TYPE_CHECKING:
+    from rulealign.compiler.models import Policy
 
 HELP = """examples:
   rulealign spec check specs/*.yaml
@@ -81,9 +85,7 @@ def check(args: argparse.Namespace) -> int:
         if failed:
             n = len(result.errors) or len(result.warnings)
             print(f"invalid: {path} ({n} problem{'s' * (n != 1)})")
-        else:
-            pol = result.policy
-            assert pol is not None  # for the type checker: failed covers None
+        elif (pol := result.policy) is not None:
             print(f"ok: {path} ({len(pol.rules)} rules, {len(pol.terms)} terms, "
                   f"{len(pol.clauses)} clauses)")
     if args.json:
@@ -91,7 +93,7 @@ def check(args: argparse.Namespace) -> int:
     return status
 
 
-def _load(path: str):  # type: ignore[no-untyped-def]
+def _load(path: str) -> Policy | None:
     from rulealign.compiler.loader import compile_spec
 
     result = compile_spec(path)

@@ -83,7 +83,7 @@ _EXCEPTION_MARKERS = {"unless", "except", "excluding", "other"}
 _CONDITION_MARKERS = {"if", "when", "whenever", "where", "wherever", "provided", "once", "while",
                       "before", "after", "during", "in case"}
 _LEADING_CONDITION = {"if", "when", "whenever", "where", "wherever", "once", "while", "before",
-                      "after", "unless", "during", "provided", "as", "in", "for", "during"}
+                      "after", "unless", "during", "provided", "as", "in", "for"}
 _APPROVAL = {"approval", "consent", "permission", "authorization", "authorisation", "agreement",
              "sign-off", "signoff", "verification", "authority", "clearance", "escort",
              "supervision", "supervisor", "review"}
@@ -387,7 +387,7 @@ def _analyse(sent: Any, markers: list[Any], doc: Any) -> list[Finding]:
         if span[-1].lower_ == "refrain":
             modality = Modality.PROHIBITION
         # actor: from the main clause (or the previous marker) to the marker
-        actor_start = findings and sent.start or main_start
+        actor_start = (findings and sent.start) or main_start
         actor_tokens = [t for t in doc[actor_start:span.start] if not t.is_punct]
         if span[0].lower_ in ("no", "nobody", "none"):
             actor_tokens = [t for t in span[1:-1]]
@@ -432,9 +432,7 @@ def _analyse(sent: Any, markers: list[Any], doc: Any) -> list[Finding]:
         exceptions: list[str] = []
         for tok in sent:
             low = tok.lower_
-            if low in ("unless", "except"):
-                exceptions.append(_clause_after(doc, tok.i, sent.end))
-            elif low == "other" and tok.i + 1 < sent.end and doc[tok.i + 1].lower_ == "than":
+            if low in ("unless", "except") or (low == "other" and tok.i + 1 < sent.end and doc[tok.i + 1].lower_ == "than"):
                 exceptions.append(_clause_after(doc, tok.i, sent.end))
             elif low == "without" and modality is Modality.PROHIBITION and \
                     any(t.lower_ in _APPROVAL for t in doc[tok.i + 1:tok.i + 5]):

@@ -307,19 +307,20 @@ def _check_ids(units: list[SpecUnit]) -> tuple[_Refs, list[Diagnostic]]:
     for unit in units:
         refs.broken_rules |= unit.broken_ids.get("rules", set())
         refs.broken_terms |= unit.broken_ids.get("terms", set())
-        for kind, items, table, dup_code in (("term", unit.spec.terms, refs.terms, "RA113"),
-                                             ("rule", unit.spec.rules, refs.rules, "RA112")):
+        groups = (("term", [t.id for t in unit.spec.terms], refs.terms, "RA113"),
+                  ("rule", [r.id for r in unit.spec.rules], refs.rules, "RA112"))
+        for kind, ids, table, dup_code in groups:
             plural = kind + "s"
-            for i, item in enumerate(items):
-                if not _ID_RE.match(item.id):
-                    diags.append(diagnostic("RA122", **unit.at((plural, i, "id")), what=kind, id=item.id))
-                if item.id in table:
-                    first_unit, j = table[item.id]
+            for i, item_id in enumerate(ids):
+                if not _ID_RE.match(item_id):
+                    diags.append(diagnostic("RA122", **unit.at((plural, i, "id")), what=kind, id=item_id))
+                if item_id in table:
+                    first_unit, j = table[item_id]
                     f = first_unit.at((plural, j, "id"))
-                    diags.append(diagnostic(dup_code, **unit.at((plural, i, "id")), id=item.id,
+                    diags.append(diagnostic(dup_code, **unit.at((plural, i, "id")), id=item_id,
                                             first=f"{f['file']}:{f['line']}"))
                 else:
-                    table[item.id] = (unit, i)
+                    table[item_id] = (unit, i)
     return refs, diags
 
 
@@ -361,7 +362,8 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
                     diags.append(diagnostic("RA109", **unit.at((*base, "conditions", j, "value")),
                                             reason=f"rule '{rule.id}': operator '{cond.op.value}' "
                                                    f"needs a number, got {cond.value!r}"))
-            named = [(("exceptions", j, "rule"), e.rule, "an exception")
+            named: list[tuple[tuple[str | int, ...], str, str]] = [
+                (("exceptions", j, "rule"), e.rule, "an exception")
                      for j, e in enumerate(rule.exceptions) if not isinstance(e, str) and e.rule]
             named += [(("overrides", j), o, "'overrides'") for j, o in enumerate(rule.overrides)]
             for sub, ref, what in named:

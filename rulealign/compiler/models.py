@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -30,20 +30,20 @@ class Contract(BaseModel):
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     OBLIGATION = "obligation"
     PROHIBITION = "prohibition"
     PERMISSION = "permission"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
     CRITICAL = "critical"
 
 
-class Operator(str, Enum):
+class Operator(StrEnum):
     GT = ">"
     GE = ">="
     LT = "<"
@@ -54,7 +54,7 @@ class Operator(str, Enum):
     NOT_IN = "not in"
 
 
-class CheckKind(str, Enum):
+class CheckKind(StrEnum):
     """Programmatic checks a response can be held to (used by the audit stage)."""
 
     REGEX = "regex"

@@ -211,10 +211,11 @@ def load_yaml(text: str | bytes, file: str, *, max_bytes: int = MAX_BYTES,
     if size > max_bytes:
         raise SpecError(diagnostic("RA104", file=file, line=1, col=1, size=size, limit=max_bytes))
     if isinstance(text, bytes):
+        raw = text
         try:
-            text = text.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = text[: exc.start].count(b"\n") + 1
+            line = raw[: exc.start].count(b"\n") + 1
             raise SpecError(diagnostic("RA101", file=file, line=line, col=1,
                                        reason=f"invalid byte at offset {exc.start}")) from None
     if text.startswith("\ufeff"):

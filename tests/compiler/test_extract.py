@@ -62,7 +62,7 @@ def test_non_rules_are_mostly_left_out(predictions: list) -> None:
 
 def test_conditions_exceptions_and_thresholds(predictions: list) -> None:
     cond_ok = exc_ok = thr_ok = n = n_thr = 0
-    for g, (p, f) in zip(GOLD, predictions, strict=True):
+    for g, (_p, f) in zip(GOLD, predictions, strict=True):
         if g["m"] == "none" or f is None:
             continue
         n += 1
