@@ -231,11 +231,11 @@ def _read_unit(path: Path, max_bytes: int) -> tuple[SpecUnit | None, list[Diagno
     broken: dict[str, set[str]] = {}
     items: dict[str, list[Any]] = {}
     for name, model in _ITEM_MODELS.items():
-        raw = data.get(name)
-        if not isinstance(raw, list):
+        value = data.get(name)
+        if not isinstance(value, list):
             continue
         origin[name], broken[name], items[name] = [], set(), []
-        for i, item in enumerate(raw):
+        for i, item in enumerate(value):
             try:
                 items[name].append(model.model_validate(item))
                 origin[name].append(i)
