@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rulealign.cli import errors_cmd, spec_cmd
+from rulealign.cli import errors_cmd, kg_cmd, spec_cmd
 
 EPILOG = """examples:
   rulealign spec check specs/acme-support.yaml
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     spec_cmd.register(sub)
+    kg_cmd.register(sub)
 
     errors_cmd.register(sub)
     return parser

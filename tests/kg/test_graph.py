@@ -1,0 +1,171 @@
+"""The RDF graph: vocabulary, SHACL, dependency cycles, queries, export round trips, CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import yaml
+from rdflib import Graph, URIRef
+from rdflib.compare import isomorphic
+
+from rulealign.cli.main import main
+from rulealign.compiler.loader import load_policy
+from rulealign.errors import GraphError
+from rulealign.kg.build import build_graph, check_shapes, ontology_graph, policy_to_rdf
+from rulealign.kg.namespace import RA, SKOS
+from rulealign.kg.queries import export, named_query, result_rows, run_sparql
+from rulealign.kg.views import rule_dependencies, term_hierarchy
+from tests.conftest import SHIPPED_SPECS, SPECS
+
+
+@pytest.fixture(scope="module")
+def acme():
+    return build_graph(load_policy(SPECS / "acme-support.yaml"))
+
+
+def test_closed_namespace_raises_on_a_misspelt_term() -> None:
+    with pytest.raises(AttributeError):
+        RA.modalty  # noqa: B018
+
+
+def test_namespace_and_ontology_file_declare_the_same_terms() -> None:
+    declared = {str(s).split("#")[1] for s in ontology_graph().subjects()
+                if str(s).startswith("https://rulealign.dev/ns#")}
+    in_python = set(RA.__annotations__)
+    assert declared == in_python
+
+
+@pytest.mark.parametrize("spec", SHIPPED_SPECS, ids=lambda p: p.name)
+def test_shipped_specs_build_and_conform(spec: Path) -> None:
+    pg = build_graph(load_policy(spec))
+    rules = set(pg.rdf.subjects(predicate=RA.modality))
+    assert len(rules) == len(pg.policy.rules)
+    assert len(set(pg.rdf.subjects(object=RA.Conflict))) == len(pg.conflicts)
+
+
+def test_rule_traces_to_clause_line_and_document(acme) -> None:
+    rows = run_sparql(acme.rdf, """
+        SELECT ?line ?text ?doc WHERE {
+          ?r dcterms:identifier "refund-cap" ; prov:wasDerivedFrom ?c .
+          ?c ra:line ?line ; ra:clauseText ?text ; dcterms:isPartOf/dcterms:source ?doc }""")
+    [(line, text, doc)] = list(rows)
+    assert int(line) == 25 and "above $100" in str(text) and str(doc) == "acme-support.md"
+
+
+def test_shacl_names_the_offending_node(acme) -> None:
+    broken = Graph()
+    for triple in acme.rdf:
+        broken.add(triple)
+    rule = acme.iris.rule("refund-cap")
+    broken.remove((rule, RA.action, None))
+    broken.add((acme.iris.rule("no-profanity"), RA.modality, __import__("rdflib").Literal("maybe")))
+    with pytest.raises(GraphError) as err:
+        check_shapes(broken)
+    nodes = {d.message.rsplit(" at node ", 1)[1] for d in err.value.diagnostics}
+    assert {str(rule), str(acme.iris.rule("no-profanity"))} <= nodes
+    assert all(d.code == "RA201" for d in err.value.diagnostics)
+
+
+def test_conflict_without_explanation_breaks_the_shapes(acme) -> None:
+    g = policy_to_rdf(acme.policy, acme.conflicts)
+    node = acme.iris.conflict(acme.conflicts[0].id)
+    g.remove((node, RA.explanation, None))
+    with pytest.raises(GraphError, match="RA201"):
+        check_shapes(g)
+
+
+def test_cycle_in_exceptions_and_overrides_is_a_coded_error(tmp_path: Path) -> None:
+    # a overrides b, b overrides c, and a lists c as its exception (c -> a): a cycle
+    rules = [{"id": "a", "text": "t", "modality": "prohibition", "action": "x", "overrides": ["b"],
+              "exceptions": [{"rule": "c"}]},
+             {"id": "b", "text": "t", "modality": "permission", "action": "y", "overrides": ["c"]},
+             {"id": "c", "text": "t", "modality": "obligation", "action": "z"}]
+    path = tmp_path / "cyc.yaml"
+    path.write_text(yaml.safe_dump({"rulealign": 1, "policy": {"id": "c", "title": "C"}, "rules": rules}))
+    with pytest.raises(GraphError) as err:
+        build_graph(load_policy(path))
+    assert err.value.code == "RA202"
+    assert re.search(r"a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c", err.value.diagnostics[0].message)
+
+
+def test_networkx_views() -> None:
+    policy = load_policy(SPECS / "northwind-conduct.yaml")
+    terms = term_hierarchy(policy)
+    assert terms.has_edge("cash-gift", "gift") and nx.is_directed_acyclic_graph(terms)
+    deps = rule_dependencies(policy)
+    assert deps.edges["regulator-requests", "no-personal-data-sharing"]["relation"] == "exception-of"
+    assert deps.edges["trading-plan", "no-insider-trading"]["relation"] == "overrides"
+
+
+def test_named_queries(acme) -> None:
+    _, rows = result_rows(named_query(acme.rdf, "rules-by-term", "refund"))
+    ids = {r[0] for r in rows}
+    assert {"refund-cap", "damaged-refund", "goodwill-refund-gold"} <= ids  # narrower included
+    _, rows = result_rows(named_query(acme.rdf, "conflicts-of-rule", "refund-cap"))
+    assert [r[0] for r in rows] == ["goodwill-refund-gold--refund-cap"]
+    _, rows = result_rows(named_query(acme.rdf, "clauses-without-rules"))
+    assert [r[0] for r in rows] == ["preamble.p1"]
+    _, rows = result_rows(named_query(acme.rdf, "unresolved-conflicts"))
+    assert [r[0] for r in rows] == ["no-handoff-after-hours--offer-human-transfer"]
+
+
+def test_unused_terms_query(tmp_path: Path) -> None:
+    spec = {"rulealign": 1, "policy": {"id": "u", "title": "U"},
+            "terms": [{"id": "used"}, {"id": "lonely"}, {"id": "parent"}, {"id": "child", "broader": ["parent"]}],
+            "rules": [{"id": "r", "text": "t", "modality": "obligation", "action": "x", "terms": ["used", "child"]}]}
+    path = tmp_path / "u.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    pg = build_graph(load_policy(path))
+    _, rows = result_rows(named_query(pg.rdf, "unused-terms"))
+    assert [r[0] for r in rows] == ["lonely"]
+
+
+def test_bad_queries_are_coded_errors(acme) -> None:
+    with pytest.raises(GraphError, match="RA203"):
+        run_sparql(acme.rdf, "SELEKT nonsense")
+    with pytest.raises(GraphError, match="RA205"):
+        named_query(acme.rdf, "rules-by-trm", "x")
+
+
+@pytest.mark.parametrize(("suffix", "fmt"), [(".ttl", "turtle"), (".jsonld", "json-ld")])
+def test_export_loads_back_isomorphic(acme, tmp_path: Path, suffix: str, fmt: str) -> None:
+    path = export(acme, tmp_path / f"g{suffix}")
+    again = Graph().parse(path, format=fmt)
+    assert isomorphic(again, acme.rdf)
+
+
+def test_graphml_export(acme, tmp_path: Path) -> None:
+    g = nx.read_graphml(export(acme, tmp_path / "g.graphml"))
+    kinds = {d["kind"] for _, d in g.nodes(data=True)}
+    assert kinds == {"rule", "term", "clause", "conflict"}
+    assert g.nodes["rule:refund-cap"]["modality"] == "prohibition"
+
+
+def test_unknown_export_format(acme, tmp_path: Path) -> None:
+    with pytest.raises(GraphError, match="RA206"):
+        export(acme, tmp_path / "g.xml", fmt="rdfxml")
+
+
+def test_terms_are_skos_concepts(acme) -> None:
+    refund = acme.iris.term("refund")
+    assert (refund, SKOS.broader, acme.iris.term("compensation")) in acme.rdf
+    assert URIRef(str(acme.iris.term("goodwill-refund"))) in set(acme.rdf.subjects(SKOS.broader, refund))
+
+
+def test_kg_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    acme = str(SPECS / "acme-support.yaml")
+    assert main(["kg", "conflicts", acme]) == 0
+    assert main(["kg", "conflicts", "--strict", acme]) == 1
+    assert main(["kg", "conflicts", "--strict", str(SPECS / "northwind-conduct.yaml")]) == 0
+    out = tmp_path / "g.ttl"
+    assert main(["kg", "build", acme, "-o", str(out)]) == 0 and out.stat().st_size > 1000
+    assert main(["kg", "show", "refund-cap", "--spec", acme]) == 0
+    assert "line 25" in capsys.readouterr().out
+    assert main(["kg", "show", "refund-cpa", "--spec", acme]) == 1
+    assert "did you mean 'refund-cap'" in capsys.readouterr().err
+    assert main(["kg", "query", acme, "--named", "unused-terms"]) == 0
+    assert main(["kg", "query", "--list"]) == 0
+    assert main(["kg", "build", "nope.yaml", "-o", str(out)]) == 2
