@@ -173,22 +173,22 @@ def policy_to_rdf(policy: Policy, conflicts: list[Conflict]) -> Graph:
             add((n, RA.extractor, Literal(prov.extractor)))
         if prov.confidence is not None:
             add((n, RA.confidence, Literal(prov.confidence, datatype=XSD.decimal)))
-        for t in r.terms:
-            add((n, RA.aboutTerm, iri.term(t)))
+        for tid in r.terms:
+            add((n, RA.aboutTerm, iri.term(tid)))
         for o in r.overrides:
             add((n, RA.overrides, iri.rule(o)))
-        for k, c in enumerate(r.conditions):
+        for k, cond in enumerate(r.conditions):
             cn = URIRef(f"{n}/condition/{k}")
             add((cn, RDF.type, RA.Condition))
             add((n, RA.hasCondition, cn))
-            if c.is_structured:
-                add((cn, RA.conditionTerm, iri.term(str(c.term))))
-                add((cn, RA.operator, Literal(c.op.value if c.op else "")))
-                add((cn, RA.value, _literal_value(c.value)))
-                if c.unit:
-                    add((cn, RA.unit, Literal(c.unit)))
-            if c.text:
-                add((cn, RA.conditionText, Literal(c.text)))
+            if cond.is_structured:
+                add((cn, RA.conditionTerm, iri.term(str(cond.term))))
+                add((cn, RA.operator, Literal(cond.op.value if cond.op else "")))
+                add((cn, RA.value, _literal_value(cond.value)))
+                if cond.unit:
+                    add((cn, RA.unit, Literal(cond.unit)))
+            if cond.text:
+                add((cn, RA.conditionText, Literal(cond.text)))
         for k, e in enumerate(r.exceptions):
             en = URIRef(f"{n}/exception/{k}")
             add((en, RDF.type, RA.Exception))
@@ -198,21 +198,21 @@ def policy_to_rdf(policy: Policy, conflicts: list[Conflict]) -> Graph:
             if e.rule:
                 add((en, RA.exceptionRule, iri.rule(e.rule)))
 
-    for c in conflicts:
-        n = iri.conflict(c.id)
+    for conf in conflicts:
+        n = iri.conflict(conf.id)
         add((n, RDF.type, RA.Conflict))
-        add((n, DCTERMS.identifier, Literal(c.id)))
-        for rid in c.rules:
+        add((n, DCTERMS.identifier, Literal(conf.id)))
+        for rid in conf.rules:
             add((n, RA.involves, iri.rule(rid)))
-        add((n, RA.conflictKind, Literal(c.kind)))
-        add((n, RA.relation, Literal(c.relation)))
-        add((n, RA.resolution, Literal(c.resolution)))
-        if c.winner:
-            add((n, RA.winner, iri.rule(c.winner)))
-        for t in c.shared_terms:
-            add((n, RA.sharedTerm, iri.term(t)))
-        add((n, RA.overlap, Literal(c.overlap)))
-        add((n, RA.explanation, Literal(c.explanation)))
+        add((n, RA.conflictKind, Literal(conf.kind)))
+        add((n, RA.relation, Literal(conf.relation)))
+        add((n, RA.resolution, Literal(conf.resolution)))
+        if conf.winner:
+            add((n, RA.winner, iri.rule(conf.winner)))
+        for tid in conf.shared_terms:
+            add((n, RA.sharedTerm, iri.term(tid)))
+        add((n, RA.overlap, Literal(conf.overlap)))
+        add((n, RA.explanation, Literal(conf.explanation)))
     return g
 
 

@@ -92,13 +92,13 @@ def analysis_view(pg: PolicyGraph) -> nx.MultiDiGraph:
                    priority=r.priority, action=r.action)
         for cid in r.clause_ids:
             g.add_edge(f"rule:{r.id}", f"clause:{cid}", relation="derived-from")
-        for t in r.terms:
-            g.add_edge(f"rule:{r.id}", f"term:{t}", relation="about")
-    for c in pg.conflicts:
-        g.add_node(f"conflict:{c.id}", kind="conflict", label=c.id, resolution=c.resolution,
-                   conflict_kind=c.kind, explanation=c.explanation)
-        for rid in c.rules:
-            g.add_edge(f"conflict:{c.id}", f"rule:{rid}", relation="involves")
+        for tid in r.terms:
+            g.add_edge(f"rule:{r.id}", f"term:{tid}", relation="about")
+    for conf in pg.conflicts:
+        g.add_node(f"conflict:{conf.id}", kind="conflict", label=conf.id, resolution=conf.resolution,
+                   conflict_kind=conf.kind, explanation=conf.explanation)
+        for rid in conf.rules:
+            g.add_edge(f"conflict:{conf.id}", f"rule:{rid}", relation="involves")
     return g
 
 

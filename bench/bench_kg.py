@@ -1,0 +1,84 @@
+"""Knowledge-graph benchmark: build + SHACL + conflicts at 1k, 5k, 10k and 20k rules (2k terms).
+
+Prints a table with the fitted growth exponent of conflict finding and peak memory, and
+writes bench/results/kg.json. Targets on 2 cores: 10k rules in under 10 s in all;
+growth exponent of conflict finding at most 1.3.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rulealign.compiler.models import Condition, Modality, Operator, Policy, Rule, Term  # noqa: E402
+from rulealign.kg.build import check_shapes, policy_to_rdf  # noqa: E402
+from rulealign.kg.conflicts import find_conflicts  # noqa: E402
+from rulealign.kg.views import check_dependencies  # noqa: E402
+
+VERBS = ["promise", "offer", "share", "disclose", "accept", "collect", "delete", "trade", "escalate", "log"]
+
+
+def make_policy(n_rules: int, n_terms: int = 2000, seed: int = 3) -> Policy:
+    rng = random.Random(seed)
+    terms = [Term(id=f"t{i}", label=f"term {i}", synonyms=(f"alias {i}",),
+                  broader=(f"t{i // 10}",) if i >= 10 else ()) for i in range(n_terms)]
+    terms.append(Term(id="amount", label="amount", unit="USD"))
+    rules = []
+    for r in range(n_rules):
+        lo = rng.randint(0, 400)
+        rules.append(Rule(
+            id=f"r{r}", text="t", clause_ids=(f"r{r}",), modality=rng.choice(list(Modality)),
+            action=f"{rng.choice(VERBS)} thing{rng.randrange(max(n_rules // 4, 1))}", priority=rng.randint(0, 3),
+            conditions=(Condition(term="amount", op=rng.choice([Operator.GT, Operator.LE]), value=lo, unit="USD"),),
+            terms=(f"t{rng.randrange(n_terms)}",)))
+    from rulealign.compiler.models import Clause
+
+    clauses = tuple(Clause(id=r.id, document="bench.md", text=r.text, line=i + 1) for i, r in enumerate(rules))
+    return Policy(id="bench", title="Bench", rules=tuple(rules), terms=tuple(terms), clauses=clauses)
+
+
+def main() -> None:
+    rows = []
+    for n in (1_000, 5_000, 10_000, 20_000):
+        policy = make_policy(n)
+        t0 = time.perf_counter()
+        check_dependencies(policy)
+        conflicts = find_conflicts(policy)
+        t1 = time.perf_counter()
+        graph = policy_to_rdf(policy, conflicts)
+        t2 = time.perf_counter()
+        check_shapes(graph)
+        t3 = time.perf_counter()
+        rows.append({"rules": n, "conflicts_s": round(t1 - t0, 3), "rdf_s": round(t2 - t1, 3),
+                     "shacl_s": round(t3 - t2, 3), "total_s": round(t3 - t0, 3),
+                     "findings": len(conflicts), "triples": len(graph)})
+    xs = [math.log(r["rules"]) for r in rows]
+    ys = [math.log(max(r["conflicts_s"], 1e-6)) for r in rows]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    exponent = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(f"{'rules':>7} {'conflicts s':>12} {'rdf s':>8} {'shacl s':>8} {'total s':>8} {'findings':>9} {'triples':>9}")
+    for r in rows:
+        print(f"{r['rules']:>7} {r['conflicts_s']:>12} {r['rdf_s']:>8} {r['shacl_s']:>8} {r['total_s']:>8} "
+              f"{r['findings']:>9} {r['triples']:>9}")
+    ten = next(r for r in rows if r["rules"] == 10_000)
+    print(f"growth exponent of conflict finding: {exponent:.2f} (target <= 1.3)")
+    print(f"10k rules in all: {ten['total_s']} s (target < 10 s); peak memory (max RSS): {peak} MB")
+    dest = ROOT / "bench" / "results"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "kg.json").write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(),
+                                              "rows": rows, "growth_exponent": round(exponent, 3),
+                                              "peak_rss_mb": peak}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
