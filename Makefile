@@ -22,7 +22,8 @@ $(VENV)/.installed: pyproject.toml
 # knowledge graph finds in it.
 run: setup
 	$(VENV)/bin/rulealign spec check specs/*.yaml
-	@for s in specs/*.yaml; do echo; $(VENV)/bin/rulealign spec show $$s; done
+	@for s in specs/*.yaml; do echo; $(VENV)/bin/rulealign spec show $$s; \
+	  echo; echo "Conflicts in $$s:"; $(VENV)/bin/rulealign kg conflicts $$s || exit 1; done
 
 test: setup
 	$(PY) -m pytest -q
@@ -33,6 +34,7 @@ lint: setup
 
 bench: setup
 	$(PY) bench/bench_compiler.py
+	$(PY) bench/bench_kg.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
