@@ -81,21 +81,21 @@ def _graph(spec: str) -> PolicyGraph | None:
         return None
 
 
-def _missing(path: str | None, verb: str) -> bool:
+def _open(path: str | None, verb: str) -> tuple[PolicyGraph | None, int]:
+    """The spec's graph, or None with the exit code to return (2 no file, 1 invalid)."""
     if path is None or not Path(path).is_file():
         print(f"rulealign kg {verb}: no such spec: {path}", file=sys.stderr)
-        return True
-    return False
+        return None, 2
+    pg = _graph(path)
+    return pg, 0 if pg is not None else 1
 
 
 def build(args: argparse.Namespace) -> int:
     from rulealign.kg.queries import export
 
-    if _missing(args.spec, "build"):
-        return 2
-    pg = _graph(args.spec)
+    pg, status = _open(args.spec, "build")
     if pg is None:
-        return 1
+        return status
     try:
         export(pg, args.output, args.format)
     except RulealignError as exc:
@@ -108,11 +108,9 @@ def build(args: argparse.Namespace) -> int:
 
 
 def conflicts(args: argparse.Namespace) -> int:
-    if _missing(args.spec, "conflicts"):
-        return 2
-    pg = _graph(args.spec)
+    pg, status = _open(args.spec, "conflicts")
     if pg is None:
-        return 1
+        return status
     if args.json:
         print(json.dumps([c.model_dump(mode="json") for c in pg.conflicts], indent=2))
     else:
@@ -129,11 +127,9 @@ def conflicts(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    if _missing(args.spec, "show"):
-        return 2
-    pg = _graph(args.spec)
+    pg, status = _open(args.spec, "show")
     if pg is None:
-        return 1
+        return status
     index = pg.policy.index()
     if args.rule not in index["rules"]:
         from rulealign.errors import diagnostic
@@ -172,14 +168,12 @@ def query(args: argparse.Namespace) -> int:
         for name, (desc, arg, _) in NAMED.items():
             print(f"{name:24} {desc}{f' (--arg {arg})' if arg else ''}")
         return 0
-    if _missing(args.spec, "query"):
-        return 2
     if not args.named and not args.sparql:
         print("rulealign kg query: give a SPARQL query or --named NAME", file=sys.stderr)
         return 2
-    pg = _graph(args.spec)
+    pg, status = _open(args.spec, "query")
     if pg is None:
-        return 1
+        return status
     try:
         result = named_query(pg.rdf, args.named, args.arg) if args.named else run_sparql(pg.rdf, args.sparql)
         headers, rows = result_rows(result)
