@@ -2,7 +2,7 @@
 
 Codes are numbered by stage: ``RA0xx`` general, ``RA1xx`` compiler (spec files),
 ``RA15x`` documents and extraction, ``RA2xx`` knowledge graph, ``RA3xx`` models and
-generation backends. Each entry says what
+generation backends, ``RA5xx`` training. Each entry says what
 happened (a ``str.format`` template) and how to fix it. ``docs/errors.md`` documents
 every code; ``tests/test_errors.py`` keeps the two in step.
 """
@@ -141,6 +141,18 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA312", "fake backend out of replies",
               "the fake backend was asked {asked} time(s) but has {scripted} scripted replies",
               "enqueue a reply for every prompt the test sends"),
+    # -- training ------------------------------------------------------------------------------
+    ErrorCode("RA501", "unknown training setting", "unknown setting '{key}' in {where}{suggestion}",
+              "remove it or correct its spelling; settings under 'trl:' are the fields of the "
+              "method's TRL config class"),
+    ErrorCode("RA502", "invalid training setting", "invalid value for '{field}': {reason}",
+              "give a value of the type the setting expects"),
+    ErrorCode("RA503", "bad training data", "training data '{path}': {reason}",
+              "export data with 'rulealign synth run' or give JSONL rows with the method's "
+              "columns (sft: messages; dpo/ipo/orpo: prompt, chosen, rejected; kto: prompt, "
+              "completion, label)"),
+    ErrorCode("RA504", "training failed", "training stopped: {reason}",
+              "checkpoints so far are kept; fix the cause and run again to resume"),
 )
 
 CATALOGUE: dict[str, ErrorCode] = {e.code: e for e in _ENTRIES}

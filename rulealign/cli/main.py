@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rulealign.cli import errors_cmd, kg_cmd, model_cmd, spec_cmd
+from rulealign.cli import errors_cmd, kg_cmd, model_cmd, spec_cmd, train_cmd
 
 EPILOG = """examples:
   rulealign spec check specs/acme-support.yaml
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     spec_cmd.register(sub)
     kg_cmd.register(sub)
     model_cmd.register(sub)
+    train_cmd.register(sub)
     errors_cmd.register(sub)
     return parser
 
@@ -46,7 +47,10 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     try:
         return int(args.func(args))
     except BrokenPipeError:  # `rulealign ... | head`

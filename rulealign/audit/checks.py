@@ -1,0 +1,96 @@
+"""Programmatic checks declared in a rule, applied to one response.
+
+A check states what a *compliant* response satisfies: ``not_regex`` must not match,
+``required_phrase`` must appear, ``max_words`` is not exceeded, and so on. A response
+violates the rule when any applicable check fails. Checks never need a model, so they are
+exact, fast and the first verdict the audit trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rulealign.compiler.models import Check, CheckKind, Rule
+
+Status = Literal["pass", "fail", "skipped"]
+
+_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
+_EN_STOPWORDS = frozenset(["the", "a", "an", "and", "or", "but", "of", "to", "in", "on", "for", "with", "is", "are", "was", "were", "be", "been", "it", "this", "that", "you", "your", "we", "our", "i", "my", "me", "not", "can", "will", "would", "should", "may", "please", "thank", "thanks"])
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    kind: str
+    status: Status
+    detail: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w'’-]+", text)
+
+
+def _is_english(text: str) -> bool:
+    words = [w.lower() for w in _words(text)]
+    if not words:
+        return False
+    ascii_share = sum(ch.isascii() for ch in text) / max(len(text), 1)
+    stop_share = sum(w in _EN_STOPWORDS for w in words) / len(words)
+    return ascii_share > 0.9 and (stop_share > 0.15 or len(words) < 4)
+
+
+def run_check(check: Check, response: str) -> CheckResult:
+    kind, value = check.kind, check.value
+    text = response
+    if kind in (CheckKind.REGEX, CheckKind.NOT_REGEX):
+        found = re.search(str(value), text) is not None
+        ok = found if kind == CheckKind.REGEX else not found
+        detail = f"/{value}/ {'matches' if found else 'does not match'}"
+    elif kind in (CheckKind.CONTAINS, CheckKind.NOT_CONTAINS, CheckKind.REQUIRED_PHRASE):
+        found = str(value).lower() in text.lower()
+        ok = not found if kind == CheckKind.NOT_CONTAINS else found
+        detail = f"'{value}' {'present' if found else 'absent'}"
+    elif kind in (CheckKind.MAX_WORDS, CheckKind.MIN_WORDS):
+        n = len(_words(text))
+        ok = n <= int(value) if kind == CheckKind.MAX_WORDS else n >= int(value)
+        detail = f"{n} words (limit {value})"
+    elif kind == CheckKind.MAX_SENTENCES:
+        n = len([s for s in _SENTENCE.findall(text) if s.strip()])
+        ok = n <= int(value)
+        detail = f"{n} sentences (limit {value})"
+    elif kind == CheckKind.JSON:
+        try:
+            json.loads(text)
+            valid = True
+        except ValueError:
+            valid = False
+        ok = valid if value is not False else True
+        detail = "valid JSON" if valid else "not valid JSON"
+    elif kind == CheckKind.LANGUAGE:
+        if str(value).lower() not in ("en", "english"):
+            return CheckResult(kind.value, "skipped", f"no detector for language '{value}'")
+        ok = _is_english(text)
+        detail = "English" if ok else "not English"
+    else:  # pragma: no cover - the enum is closed
+        return CheckResult(str(kind), "skipped", "unknown check")
+    if not ok and check.message:
+        detail = f"{check.message} ({detail})"
+    return CheckResult(kind.value, "pass" if ok else "fail", detail)
+
+
+def run_checks(rule: Rule, response: str) -> list[CheckResult]:
+    return [run_check(c, response) for c in rule.checks]
+
+
+def checks_verdict(results: Sequence[CheckResult]) -> Literal["complies", "violates", "unknown"]:
+    """``violates`` if any check fails, ``complies`` if some passed and none failed."""
+    if any(r.failed for r in results):
+        return "violates"
+    return "complies" if any(r.status == "pass" for r in results) else "unknown"

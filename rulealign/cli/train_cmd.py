@@ -1,0 +1,67 @@
+"""``rulealign train``: run a training config with TRL."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from rulealign.cli.output import print_diagnostics, table
+from rulealign.errors import RulealignError
+
+HELP = """Train with TRL (SFT, DPO, IPO, KTO, ORPO; LoRA by default). Settings after the config
+file override it, TRL-style.
+
+examples:
+  rulealign train run configs/ipo.yaml
+  rulealign train run configs/ipo.yaml --learning_rate 1e-5 --max_steps 50
+  rulealign train run configs/sft.yaml --method sft --lora.r 8
+  accelerate launch --config_file configs/accelerate/zero2.yaml -m rulealign train run configs/ipo.yaml
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on synthesized data", description=HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+    verbs.required = True
+    run = verbs.add_parser("run", help="run one training config (resumes if stopped)",
+                           description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("config", help="YAML training config")
+    run.add_argument("--force", action="store_true", help="train again even if already done")
+    run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    run.set_defaults(func=run_cmd, accepts_extra=True)
+
+
+def _progress(entry: dict[str, Any], started: list[float]) -> None:
+    step, total = entry.get("step", 0), entry.get("max_steps", 0)
+    shown = {k: entry[k] for k in ("loss", "rewards/margins", "rewards/accuracies", "kl",
+                                   "learning_rate") if k in entry}
+    elapsed = time.monotonic() - started[0]
+    eta = elapsed / step * (total - step) if step else 0.0
+    parts = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in shown.items())
+    print(f"step {step}/{total}  {parts}  ({elapsed:.0f}s, ~{eta:.0f}s left)", file=sys.stderr,
+          flush=True)
+
+
+def run_cmd(args: argparse.Namespace) -> int:
+    from rulealign.train.config import load_train_config, parse_overrides
+    from rulealign.train.run import train
+
+    started = [time.monotonic()]
+    try:
+        cfg = load_train_config(args.config, parse_overrides(getattr(args, "extra", [])))
+        result = train(cfg, progress=lambda e: _progress(e, started), force=args.force)
+    except RulealignError as exc:
+        print_diagnostics(exc.diagnostics)
+        return 1
+    if args.json:
+        print(json.dumps(result.metrics["train"], indent=2, default=str))
+        return 0
+    state = "already trained (inputs unchanged)" if result.reused else "trained"
+    print(f"{cfg.method}: {state} -> {result.adapter}")
+    table(["metric", "value"], sorted(result.metrics["train"].items()))
+    return 0

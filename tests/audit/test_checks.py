@@ -1,0 +1,47 @@
+"""Programmatic checks: each kind passes a compliant response and fails a violating one."""
+
+from __future__ import annotations
+
+import pytest
+
+from rulealign.audit.checks import checks_verdict, run_check
+from rulealign.compiler.models import Check, CheckKind
+
+CASES = [
+    (Check(kind=CheckKind.NOT_REGEX, value=r"(?i)I(?:'ll| will) refund"),
+     "A supervisor must approve that refund first.", "Sure, I'll refund it now."),
+    (Check(kind=CheckKind.REGEX, value=r"(?i)supervisor"),
+     "Let me ask a supervisor.", "Done!"),
+    (Check(kind=CheckKind.CONTAINS, value="ticket number"),
+     "Your Ticket Number is 42.", "Thanks for waiting."),
+    (Check(kind=CheckKind.NOT_CONTAINS, value="password"),
+     "Use the reset link we emailed.", "Your password is hunter2."),
+    (Check(kind=CheckKind.REQUIRED_PHRASE, value="I am an AI assistant"),
+     "I am an AI assistant and can help.", "I'm Bob from support."),
+    (Check(kind=CheckKind.MAX_WORDS, value=5), "Yes, approved today.", "one two three four five six"),
+    (Check(kind=CheckKind.MIN_WORDS, value=3), "That is fine.", "No."),
+    (Check(kind=CheckKind.MAX_SENTENCES, value=2), "One. Two.", "One. Two. Three."),
+    (Check(kind=CheckKind.JSON), '{"ok": true}', "{ok: true"),
+    (Check(kind=CheckKind.LANGUAGE, value="en"), "Thank you for your patience with the order.",
+     "Merci beaucoup pour votre patience avec la commande."),
+]
+
+
+@pytest.mark.parametrize(("check", "good", "bad"), CASES, ids=[c[0].kind.value for c in CASES])
+def test_check_passes_compliant_and_fails_violating(check, good, bad) -> None:
+    assert run_check(check, good).status == "pass"
+    failed = run_check(check, bad)
+    assert failed.status == "fail" and failed.detail
+
+
+def test_unsupported_language_is_skipped_not_guessed() -> None:
+    assert run_check(Check(kind=CheckKind.LANGUAGE, value="de"), "Hallo").status == "skipped"
+
+
+def test_verdict_needs_a_passing_check_and_no_failure() -> None:
+    ok = run_check(CASES[0][0], CASES[0][1])
+    bad = run_check(CASES[0][0], CASES[0][2])
+    skipped = run_check(Check(kind=CheckKind.LANGUAGE, value="de"), "x")
+    assert checks_verdict([ok]) == "complies"
+    assert checks_verdict([ok, bad]) == "violates"
+    assert checks_verdict([skipped]) == "unknown" and checks_verdict([]) == "unknown"
