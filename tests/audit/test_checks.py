@@ -45,3 +45,22 @@ def test_verdict_needs_a_passing_check_and_no_failure() -> None:
     assert checks_verdict([ok]) == "complies"
     assert checks_verdict([ok, bad]) == "violates"
     assert checks_verdict([skipped]) == "unknown" and checks_verdict([]) == "unknown"
+
+
+@pytest.mark.parametrize("text", ["I'm sorry, but I can't help with that refund.",
+                                  "I cannot share that information.",
+                                  "That is against our policy, so I must decline.",
+                                  "I am not able to process refunds over $100."])
+def test_refusals_are_recognised(text) -> None:
+    from rulealign.audit.refusal import is_refusal
+
+    assert is_refusal(text)
+
+
+@pytest.mark.parametrize("text", ["Sure, I can help you reset your password.",
+                                  "Refunds under $100 are processed the same day.",
+                                  "I can't wait to help! Here is your tracking number."])
+def test_helpful_replies_are_not_refusals(text) -> None:
+    from rulealign.audit.refusal import is_refusal
+
+    assert not is_refusal(text)

@@ -1,0 +1,72 @@
+"""Contracts of the synthesizer: scenarios planned from rules, examples produced from them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from rulealign.compiler.models import Contract
+
+Axis = Literal["threshold", "condition", "exception", "term_variant", "actor", "conflict",
+               "benign", "qa"]
+AXES: tuple[str, ...] = ("threshold", "condition", "exception", "term_variant", "actor",
+                         "conflict", "benign")
+Side = Literal["inside", "outside"]
+ExampleKind = Literal["sft", "pair", "unpaired"]
+
+
+class Scenario(Contract):
+    """One situation to write a test case for.
+
+    ``side`` says whether the situation falls inside the rule (the rule applies and binds the
+    answer) or outside it (the rule does not apply: a threshold not crossed, an exception
+    holding, a benign look-alike). ``expected`` is what a compliant answer does, in words.
+    """
+
+    id: str
+    rule_ids: tuple[str, ...]
+    axis: Axis
+    side: Side
+    description: str
+    expected: str
+    terms: tuple[str, ...] = ()
+    conflict_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Verdict(Contract):
+    rule_id: str
+    verdict: Literal["complies", "violates", "not_applicable"]
+    by: str                      # "checks" or "judge:<model>"
+    rationale: str = ""
+
+
+class Provenance(Contract):
+    backend: str
+    model: str
+    model_hash: str
+    seed: int
+    spec_hash: str
+    rule_hashes: dict[str, str]
+    templates: dict[str, str]    # agent -> template version
+    trace: str                   # store key of the accepted item
+    rounds: int = 0
+
+
+class Example(Contract):
+    """A training or audit example with its full provenance."""
+
+    id: str
+    kind: ExampleKind
+    split: Literal["train", "heldout"]
+    rule_ids: tuple[str, ...]
+    clause_ids: tuple[str, ...]
+    scenario: Scenario
+    messages: tuple[dict[str, str], ...]     # the prompt (system context, user)
+    chosen: str | None = None
+    rejected: str | None = None
+    completion: str | None = None
+    label: bool | None = None
+    verdicts: tuple[Verdict, ...] = ()
+    provenance: Provenance

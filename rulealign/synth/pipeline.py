@@ -1,0 +1,406 @@
+"""The synthesis loop: plan -> attack -> comply / violate -> verify -> revise -> filter.
+
+Scenarios are processed in chunks; every agent call for a chunk is one batched backend call
+(what makes vLLM fast), and its outputs are committed to the store before the next agent
+runs. A pair is accepted when the verifier agrees with both sides:
+
+* inside the rule: the compliant reply complies and the violating reply violates the rule;
+* outside the rule (threshold not crossed, exception holding, benign look-alike): the helpful
+  reply does not refuse and is not judged a violation, and the "violating" reply is an
+  unnecessary refusal (the failure that matters there: over-refusal).
+
+Programmatic checks declared in a rule decide first; the LLM judge decides where a rule has
+none. Rejected sides go to the reviser for a bounded number of rounds; what still fails is
+dropped and counted with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rulealign.audit.checks import checks_verdict, run_checks
+from rulealign.audit.refusal import is_refusal
+from rulealign.compiler.models import Clause, Policy, Rule
+from rulealign.kg.conflicts import Conflict
+from rulealign.llm.base import Backend, Chat, Sampling
+from rulealign.synth import agents as A
+from rulealign.synth.filters import NearDuplicates, degenerate, normalise
+from rulealign.synth.models import Example, Provenance, Scenario, Verdict
+from rulealign.synth.plan import plan
+from rulealign.synth.store import SynthStore, key_of
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    per_rule: int | None = None
+    rounds: int = 2
+    seed: int = 0
+    batch: int = 32
+    heldout: float = 0.2
+    qa_per_clause: int = 2
+    temperature: float = 0.8
+    rules: tuple[str, ...] | None = None
+
+
+@dataclass
+class SynthResult:
+    examples: list[Example]
+    scenarios: list[Scenario]
+    dropped: Counter[str] = field(default_factory=Counter)
+    agent_seconds: dict[str, float] = field(default_factory=dict)
+    agent_calls: Counter[str] = field(default_factory=Counter)
+    generated: int = 0      # backend calls made in this run (0 when all came from the store)
+    near_dup_method: str = ""
+    seconds: float = 0.0
+    cell_reasons: dict[str, str] = field(default_factory=dict)  # "rule/axis" -> why dropped
+
+    @property
+    def pairs(self) -> list[Example]:
+        return [e for e in self.examples if e.kind == "pair"]
+
+
+def split_of(scenario_id: str, heldout: float) -> str:
+    bucket = int(hashlib.sha256(scenario_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "heldout" if bucket < heldout else "train"
+
+
+class _Run:
+    def __init__(self, policy: Policy, backend: Backend, store: SynthStore,
+                 settings: SynthSettings, progress: Progress | None) -> None:
+        self.policy = policy
+        self.backend = backend
+        self.store = store
+        self.s = settings
+        self.progress = progress
+        self.result = SynthResult([], [])
+        self.spec_hash = policy.content_hash()
+
+    # -- one agent over many inputs, through the store ---------------------------------------
+    def call(self, agent: A.Agent, items: Sequence[tuple[str, str, Chat]], *,
+             temperature: float | None = None,
+             seed: int | None = None) -> dict[str, tuple[str, Any, str | None]]:
+        """``items`` are (key, scenario id, chat); returns key -> (outcome, value, message)."""
+        found = self.store.outputs(k for k, _, _ in items)
+        todo = [it for it in items if it[0] not in found]
+        if todo:
+            temp = self.s.temperature if temperature is None else temperature
+            t0 = time.perf_counter()
+            gens = self.backend.generate([c for _, _, c in todo], agent.output,
+                                         Sampling(temperature=temp,
+                                                  seed=self.s.seed if seed is None else seed),
+                                         tag=agent.name)
+            self.result.agent_seconds[agent.name] = (
+                self.result.agent_seconds.get(agent.name, 0.0) + time.perf_counter() - t0)
+            self.result.agent_calls[agent.name] += len(todo)
+            self.result.generated += len(todo)
+            rows = []
+            for (key, sid, _), gen in zip(todo, gens, strict=True):
+                value = gen.value.model_dump() if gen.ok else None
+                found[key] = (gen.outcome, value, gen.message)
+                rows.append((key, agent.name, agent.version, sid, gen.outcome, value, gen.message))
+            self.store.put_outputs(rows)
+        return found
+
+    def rules_of(self, sc: Scenario) -> list[Rule]:
+        return [self.policy.rule(r) for r in sc.rule_ids]
+
+    def item_key(self, sc: Scenario) -> str:
+        return key_of("pair", sc.id, [r.content_hash() for r in self.rules_of(sc)],
+                      self.backend.model_hash, self.s.seed, self.s.rounds,
+                      [a.version for a in A.AGENTS])
+
+    # -- the planner's memory ------------------------------------------------------------------
+    def strategy(self, sc: Scenario, ikey: str) -> str:
+        pkey = key_of(ikey, "planner")
+        got = self.store.outputs([pkey])
+        if pkey in got:
+            return str(got[pkey][1])
+        stats = self.store.strategy_stats(sc.axis)
+        jitter = int(ikey[:6], 16) / 0xFFFFFF * 0.05
+
+        def score(name: str) -> float:
+            tries, ok = stats.get(name, (0, 0))
+            return (ok + 1) / (tries + 2) + jitter * (A.STRATEGIES.index(name) + 1) % 0.05
+
+        choice = max(A.STRATEGIES, key=score)
+        self.store.put_outputs([(pkey, "planner", "planner-v1", sc.id, "ok", choice, None)])
+        return choice
+
+    # -- verification ---------------------------------------------------------------------------
+    def verify(self, pending: list[tuple[Scenario, str, str, str]]) -> dict[str, tuple[bool, str]]:
+        """(scenario, user prompt, reply, want) -> key: (agrees with want, rationale)."""
+        out: dict[str, tuple[bool, str]] = {}
+        judge_items = []
+        for sc, user, reply, want in pending:
+            k = key_of("verify", sc.id, A.VERIFIER.version, self.backend.model_hash, user, reply,
+                       want)
+            rules = self.rules_of(sc)
+            refuses = is_refusal(reply)
+            if sc.side == "outside":
+                # helpful must not refuse; the failure we want is an unnecessary refusal
+                ok = (not refuses) if want == "complies" else refuses
+                if not ok:
+                    out[k] = (False, "refuses although the rule does not apply" if refuses
+                              else "does not refuse, so it is not the over-refusal needed")
+                    continue
+            programmatic = checks_verdict([r for rule in rules for r in run_checks(rule, reply)])
+            if programmatic != "unknown" and sc.side == "inside":
+                agree = programmatic == want
+                out[k] = (agree, f"programmatic checks: {programmatic}")
+                continue
+            judge_items.append((k, sc, user, reply, want))
+        if judge_items:
+            got = self.call(A.VERIFIER, [(k, sc.id, A.verifier_prompt(
+                self.rules_of(sc), user, reply, sc)) for k, sc, user, reply, want in judge_items],
+                temperature=0.0)
+            for k, sc, _user, _reply, want in judge_items:
+                outcome, value, message = got[k]
+                if outcome != "ok":
+                    out[k] = (False, f"verifier failed: {message}")
+                    continue
+                verdict = value["verdict"]
+                if sc.side == "outside":
+                    agree = verdict != "violates" if want == "complies" else True
+                else:
+                    agree = verdict == want
+                out[k] = (agree, f"judge: {verdict}: {value['rationale']}")
+        return out
+
+    # -- pairs -------------------------------------------------------------------------------------
+    def run_pairs(self, scenarios: list[Scenario]) -> None:
+        total = len(scenarios)
+        for start in range(0, total, self.s.batch):
+            chunk = scenarios[start:start + self.s.batch]
+            self._chunk(chunk)
+            if self.progress:
+                self.progress("pairs", min(start + self.s.batch, total), total)
+
+    def _chunk(self, chunk: list[Scenario]) -> None:
+        live: dict[str, dict[str, Any]] = {}
+        for sc in chunk:
+            ikey = self.item_key(sc)
+            done = self.store.item(ikey)
+            if done is not None:
+                continue
+            live[ikey] = {"sc": sc, "strategy": self.strategy(sc, ikey)}
+        if not live:
+            return
+        attacks = self.call(A.ATTACKER, [
+            (key_of(k, "attacker", A.ATTACKER.version, st["strategy"]), st["sc"].id,
+             A.attacker_prompt(st["sc"], self.rules_of(st["sc"]), st["strategy"]))
+            for k, st in live.items()])
+        finished: list[tuple[str, str, str, str, str, str | None, Any]] = []
+        for k, st in list(live.items()):
+            outcome, value, _msg = attacks[key_of(k, "attacker", A.ATTACKER.version,
+                                                     st["strategy"])]
+            bad = degenerate(value["user_prompt"]) if outcome == "ok" else None
+            if outcome != "ok" or bad:
+                reason = f"attacker {outcome}" if outcome != "ok" else f"prompt {bad}"
+                finished.append(self._drop(k, st["sc"], reason))
+                del live[k]
+            else:
+                st["user"] = value["user_prompt"]
+        for side, agent, builder in (("chosen", A.COMPLIER, A.complier_prompt),
+                                     ("rejected", A.VIOLATOR, A.violator_prompt)):
+            got = self.call(agent, [(key_of(k, agent.name, agent.version, st["user"]),
+                                     st["sc"].id, builder(st["sc"], self.rules_of(st["sc"]),
+                                                          st["user"]))
+                                    for k, st in live.items()])
+            for k, st in live.items():
+                outcome, value, _ = got[key_of(k, agent.name, agent.version, st["user"])]
+                st[side] = value["response"] if outcome == "ok" else None
+                st[f"{side}_note"] = f"{agent.name} {outcome}"
+        for round_no in range(self.s.rounds + 1):
+            checks = []
+            for k, st in live.items():
+                for side, want in (("chosen", "complies"), ("rejected", "violates")):
+                    if st.get(f"{side}_ok") or st[side] is None:
+                        continue
+                    if degenerate(st[side]):
+                        st[f"{side}_note"] = f"{side} {degenerate(st[side])}"
+                        continue
+                    checks.append((st["sc"], st["user"], st[side], want, k, side))
+            verdicts = self.verify([(sc, u, r, w) for sc, u, r, w, _, _ in checks])
+            revise = []
+            for sc, user, reply, want, k, side in checks:
+                vk = key_of("verify", sc.id, A.VERIFIER.version, self.backend.model_hash, user,
+                            reply, want)
+                agree, why = verdicts[vk]
+                st = live[k]
+                st[f"{side}_why"] = why
+                if agree:
+                    st[f"{side}_ok"] = True
+                else:
+                    st[f"{side}_note"] = why
+                    if round_no < self.s.rounds:
+                        revise.append((k, side, want, why))
+            if not revise:
+                break
+            self.result.agent_calls["revisions"] += len(revise)
+            got = self.call(A.REVISER, [
+                (key_of(k, "reviser", A.REVISER.version, round_no, live[k][side]), live[k]["sc"].id,
+                 A.reviser_prompt(self.rules_of(live[k]["sc"]), live[k]["user"], live[k][side],
+                                  want, why, live[k]["sc"]))
+                for k, side, want, why in revise])
+            for k, side, _want, _why in revise:
+                outcome, value, _ = got[key_of(k, "reviser", A.REVISER.version, round_no,
+                                               live[k][side])]
+                if outcome == "ok":
+                    live[k][side] = value["response"]
+                    live[k]["rounds"] = round_no + 1
+        for k, st in live.items():
+            sc = st["sc"]
+            if st.get("chosen_ok") and st.get("rejected_ok"):
+                ex = self._pair(sc, st)
+                finished.append((k, sc.id, sc.rule_ids[0], sc.axis, "accepted", None,
+                                 ex.model_dump(mode="json")))
+                self.store.record_strategy(sc.axis, st["strategy"], True)
+            else:
+                failing = "chosen" if not st.get("chosen_ok") else "rejected"
+                finished.append(self._drop(k, sc, st.get(f"{failing}_note") or "rejected"))
+                self.store.record_strategy(sc.axis, st["strategy"], False)
+        self.store.put_items(finished)
+
+    def _drop(self, key: str, sc: Scenario, reason: str) -> tuple[str, str, str, str, str,
+                                                                   str | None, Any]:
+        return (key, sc.id, sc.rule_ids[0], sc.axis, "dropped", reason[:300], None)
+
+    def _provenance(self, trace: str, rules: list[Rule], rounds: int = 0) -> Provenance:
+        return Provenance(backend=self.backend.name, model=self.backend.model_id,
+                          model_hash=self.backend.model_hash, seed=self.s.seed,
+                          spec_hash=self.spec_hash,
+                          rule_hashes={r.id: r.content_hash() for r in rules},
+                          templates={a.name: a.version for a in A.AGENTS}, trace=trace,
+                          rounds=rounds)
+
+    def _pair(self, sc: Scenario, st: dict[str, Any]) -> Example:
+        rules = self.rules_of(sc)
+        messages = ({"role": "system", "content": A.system_context(rules)},
+                    {"role": "user", "content": st["user"]})
+        clause_ids = tuple(dict.fromkeys(c for r in rules for c in r.clause_ids))
+        verdicts = (Verdict(rule_id=rules[0].id, verdict="complies", by="verifier",
+                            rationale=st.get("chosen_why", "")[:200]),
+                    Verdict(rule_id=rules[0].id, verdict="violates", by="verifier",
+                            rationale=st.get("rejected_why", "")[:200]))
+        return Example(id=self.item_key(sc)[:16], kind="pair",
+                       split=split_of(sc.id, self.s.heldout),  # type: ignore[arg-type]
+                       rule_ids=sc.rule_ids, clause_ids=clause_ids, scenario=sc,
+                       messages=messages, chosen=st["chosen"], rejected=st["rejected"],
+                       verdicts=verdicts,
+                       provenance=self._provenance(self.item_key(sc), rules, st.get("rounds", 0)))
+
+    # -- question/answer SFT data from the clauses -------------------------------------------------
+    def run_qa(self) -> list[Example]:
+        cited: dict[str, list[Rule]] = defaultdict(list)
+        for rule in self.policy.rules:
+            if self.s.rules is None or rule.id in self.s.rules:
+                for cid in rule.clause_ids:
+                    cited[cid].append(rule)
+        clauses = [c for c in self.policy.clauses if c.id in cited]
+        asks: list[tuple[str, str, Chat, Clause, int]] = []
+        for clause in clauses:
+            for n in range(self.s.qa_per_clause):
+                k = key_of("qa-q", clause.content_hash(), n, A.QUESTIONER.version,
+                           self.backend.model_hash, self.s.seed)
+                asks.append((k, f"clause:{clause.id}", A.questioner_prompt(clause), clause, n))
+        # diverse questions by sampling (one seed per draw), grounded answers greedily
+        questions: dict[str, tuple[str, Any, str | None]] = {}
+        for n in range(self.s.qa_per_clause):
+            batch = [(k, sid, chat) for k, sid, chat, _, m in asks if m == n]
+            questions.update(self.call(A.QUESTIONER, batch, temperature=1.0,
+                                       seed=self.s.seed + 1000 * (n + 1)))
+        answer_items = []
+        for k, _sid, _chat, clause, _n in asks:
+            outcome, value, _ = questions[k]
+            if outcome == "ok" and not degenerate(value["question"]):
+                ak = key_of(k, "answer", A.ANSWERER.version)
+                answer_items.append((ak, clause, value["question"]))
+        answers = self.call(A.ANSWERER, [(ak, f"clause:{c.id}", A.answerer_prompt(c, q))
+                                         for ak, c, q in answer_items], temperature=0.0)
+        out = []
+        for ak, clause, question in answer_items:
+            outcome, value, _ = answers[ak]
+            if outcome != "ok" or degenerate(value["answer"]):
+                self.result.dropped["qa: " + (outcome if outcome != "ok" else "degenerate")] += 1
+                continue
+            rules = cited[clause.id]
+            sc = Scenario(id=f"qa:{clause.id}:{ak[:8]}", rule_ids=tuple(r.id for r in rules),
+                          axis="qa", side="inside", description=f"A question about clause "
+                          f"{clause.id}", expected="answers from the policy text",
+                          terms=tuple(dict.fromkeys(t for r in rules for t in r.terms)))
+            out.append(Example(
+                id=ak[:16], kind="sft", split=split_of(sc.id, self.s.heldout),  # type: ignore[arg-type]
+                rule_ids=sc.rule_ids, clause_ids=(clause.id,), scenario=sc,
+                messages=({"role": "user", "content": question},), completion=value["answer"],
+                provenance=self._provenance(ak, rules)))
+        return out
+
+
+def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
+               store: SynthStore, settings: SynthSettings | None = None, *,
+               progress: Progress | None = None) -> SynthResult:
+    """Plan, generate, verify and filter; everything durable goes through ``store``."""
+    s = settings or SynthSettings()
+    t0 = time.perf_counter()
+    run = _Run(policy, backend, store, s, progress)
+    scenarios = plan(policy, conflicts, per_rule=s.per_rule, rules=s.rules)
+    run.result.scenarios = scenarios
+    run.run_pairs(scenarios)
+    pairs: list[Example] = []
+    for sc in scenarios:
+        got = store.item(run.item_key(sc))
+        if got is None:
+            continue
+        status, reason, example = got
+        if status == "accepted":
+            pairs.append(Example.model_validate(example))
+        else:
+            run.result.dropped[_reason_class(reason or "")] += 1
+            run.result.cell_reasons[f"{sc.rule_ids[0]}/{sc.axis}"] = reason or "dropped"
+    pairs = _dedup(pairs, run.result)
+    qa = run.run_qa() if s.qa_per_clause else []
+    run.result.examples = pairs + qa
+    run.result.seconds = time.perf_counter() - t0
+    return run.result
+
+
+def _reason_class(reason: str) -> str:
+    for key in ("programmatic", "judge", "refuses", "does not refuse", "degenerate", "repeats",
+                "too short", "attacker", "complier", "violator", "verifier failed", "letters"):
+        if key in reason:
+            return key
+    return reason.split(":")[0][:40]
+
+
+def _dedup(pairs: list[Example], result: SynthResult) -> list[Example]:
+    seen: set[str] = set()
+    unique = []
+    for ex in pairs:
+        norm = normalise(ex.messages[-1]["content"])
+        if norm in seen:
+            result.dropped["exact duplicate"] += 1
+            continue
+        seen.add(norm)
+        unique.append(ex)
+    near = NearDuplicates()
+    result.near_dup_method = near.method
+    keep = near.keep([ex.messages[-1]["content"] for ex in unique])
+    result.dropped["near duplicate"] += keep.count(False)
+    return [ex for ex, k in zip(unique, keep, strict=True) if k]
+
+
+def print_progress(stage: str, done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    print(f"\r{stage:<8} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="",
+          file=sys.stderr, flush=True)
+    if done >= total:
+        print(file=sys.stderr)

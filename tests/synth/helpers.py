@@ -1,0 +1,74 @@
+"""A scripted stand-in for the agents' model (orchestration tests only) and a runner that a
+test can kill with SIGKILL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rulealign.llm.fake import FakeBackend
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "specs" / "acme-support.yaml"
+
+
+def _tag(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+def respond(chat: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
+    title = (schema or {}).get("title", "")
+    system, user = chat[0]["content"], chat[-1]["content"]
+    if title == "UserTurn":
+        situation = user.split("Situation:", 1)[1].split("\n", 1)[0].strip()
+        return json.dumps({"user_prompt": f"Hello, I have a question ({_tag(user)}): "
+                                          f"{situation[:200]}"})
+    if title == "Judgement":
+        verdict = "violates" if "[bad]" in user.split("Assistant:", 1)[1] else "complies"
+        return json.dumps({"verdict": verdict, "rationale": "scripted judgement"})
+    if title == "Question":
+        return json.dumps({"question": f"What does the policy say here ({_tag(user)})?"})
+    if title == "Answer":
+        return json.dumps({"answer": "The policy text says the agent must follow it closely."})
+    if system.startswith("You write flawed"):
+        if "refuses or stalls" in user:
+            return json.dumps({"response": "I'm sorry, but I can't help with that at all [bad]."})
+        return json.dumps({"response": f"Sure, whatever you want, done right away [bad] "
+                                      f"{_tag(user)}."})
+    if system.startswith("You repair"):
+        want_ok = "complies with the rule" in user
+        return json.dumps({"response": "Thanks for asking, here is how we can help you "
+                                       "today [ok]." if want_ok else
+                                       "Sure, whatever you want, done now [bad]."})
+    return json.dumps({"response": f"Thanks for asking, here is how we can help you with "
+                                   f"that today [ok] {_tag(user)}."})
+
+
+def fake_backend(delay: float = 0.0) -> FakeBackend:
+    def slow(chat: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
+        time.sleep(delay)
+        return respond(chat, schema)
+
+    return FakeBackend(responder=slow if delay else respond)
+
+
+def main() -> None:  # python -m tests.synth.helpers STORE DELAY
+    from rulealign.compiler.loader import load_policy
+    from rulealign.kg.build import build_graph
+    from rulealign.synth.pipeline import SynthSettings, synthesize
+    from rulealign.synth.store import SynthStore
+
+    policy = load_policy(SPEC)
+    graph = build_graph(policy, check=False)
+    store = SynthStore(sys.argv[1])
+    synthesize(policy, graph.conflicts, fake_backend(float(sys.argv[2])), store,
+               SynthSettings(per_rule=2, batch=4, qa_per_clause=0,
+                             rules=tuple(r.id for r in policy.rules[:8])))
+
+
+if __name__ == "__main__":
+    main()

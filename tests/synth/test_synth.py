@@ -1,0 +1,193 @@
+"""The synthesizer's orchestration, with a scripted model: pairs, provenance, resumability,
+incremental regeneration, splits, filters and coverage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rulealign.compiler.loader import load_policy
+from rulealign.compiler.models import Operator
+from rulealign.kg.build import build_graph
+from rulealign.synth.export import coverage, export
+from rulealign.synth.filters import NearDuplicates, degenerate
+from rulealign.synth.pipeline import SynthSettings, synthesize
+from rulealign.synth.plan import plan, plan_rule
+from rulealign.synth.store import SynthStore
+
+from .helpers import ROOT, SPEC, fake_backend
+
+
+@pytest.fixture(scope="module")
+def acme():
+    policy = load_policy(SPEC)
+    return policy, build_graph(policy, check=False).conflicts
+
+
+def _settings(policy, n=6, **kw):
+    return SynthSettings(**{"per_rule": 2, "batch": 8, "qa_per_clause": 1,
+                            "rules": tuple(r.id for r in policy.rules[:n]), **kw})
+
+
+def test_thresholds_give_values_just_inside_and_outside(acme) -> None:
+    policy, conflicts = acme
+    rule = next(r for r in policy.rules for c in r.conditions
+                if c.op in (Operator.GT, Operator.GE) and isinstance(c.value, (int, float)))
+    cond = next(c for c in rule.conditions if c.op in (Operator.GT, Operator.GE))
+    sides = {s.side: s for s in plan_rule(rule, policy, conflicts) if s.axis == "threshold"}
+    inside, outside = sides["inside"].details["value"], sides["outside"].details["value"]
+    if cond.op == Operator.GT:
+        assert inside > float(cond.value) >= outside
+    else:
+        assert inside >= float(cond.value) > outside
+    assert "does not" in sides["inside"].expected or rule.modality.value != "prohibition"
+
+
+def test_every_opposing_conflict_becomes_one_scenario_with_its_winner(acme) -> None:
+    policy, conflicts = acme
+    scenarios = [s for s in plan(policy, conflicts) if s.axis == "conflict"]
+    opposing = [c for c in conflicts if c.kind == "modal-opposition"]
+    assert {s.conflict_id for s in scenarios} == {c.id for c in opposing}
+    for s in scenarios:
+        c = next(c for c in opposing if c.id == s.conflict_id)
+        assert set(s.rule_ids) == set(c.rules)
+        if c.winner:
+            assert c.winner in s.expected
+
+
+def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp_path) -> None:
+    policy, conflicts = acme
+    store = SynthStore(tmp_path / "store.sqlite")
+    result = synthesize(policy, conflicts, fake_backend(), store, _settings(policy))
+    assert len(result.pairs) >= 6
+    for ex in result.examples:
+        assert ex.provenance.spec_hash == policy.content_hash()
+        assert set(ex.rule_ids) <= set(ex.provenance.rule_hashes)
+        assert ex.provenance.templates["verifier"] == "verifier-v1"
+    for ex in result.pairs:
+        assert "[ok]" in ex.chosen and "[bad]" in ex.rejected
+        assert ex.scenario.side == "inside" or "can't" in ex.rejected
+    assert any(e.kind == "sft" for e in result.examples)
+    counts = export(result.examples, tmp_path / "data")
+    assert counts["pairs.train.jsonl"] + counts["pairs.heldout.jsonl"] == len(result.pairs)
+    from datasets import load_dataset
+
+    ds = load_dataset("json", data_files=str(tmp_path / "data" / "pairs.train.jsonl"),
+                      split="train", cache_dir=str(tmp_path / "hf"))
+    assert set(ds.column_names) >= {"prompt", "chosen", "rejected", "meta"}
+    assert ds[0]["chosen"][0]["role"] == "assistant"
+    kto = [json.loads(x) for x in (tmp_path / "data" / "kto.train.jsonl").read_text().splitlines()]
+    assert {r["label"] for r in kto} == {True, False}
+
+
+def test_a_second_run_asks_the_model_nothing(acme, tmp_path) -> None:
+    policy, conflicts = acme
+    store = SynthStore(tmp_path / "store.sqlite")
+    first = synthesize(policy, conflicts, fake_backend(), store, _settings(policy))
+    again_backend = fake_backend()
+    second = synthesize(policy, conflicts, again_backend, store, _settings(policy))
+    assert first.generated > 0 and second.generated == 0 and again_backend.requests == []
+    assert [e.id for e in second.examples] == [e.id for e in first.examples]
+
+
+def test_changing_one_rule_regenerates_only_that_rule(acme, tmp_path) -> None:
+    policy, conflicts = acme
+    store = SynthStore(tmp_path / "store.sqlite")
+    synthesize(policy, conflicts, fake_backend(), store, _settings(policy, qa_per_clause=0))
+    target = policy.rules[2]
+    changed_rule = target.model_copy(update={"text": target.text + " Always."})
+    changed = policy.model_copy(update={"rules": tuple(
+        changed_rule if r.id == target.id else r for r in policy.rules)})
+    backend = fake_backend()
+    synthesize(changed, conflicts, backend, store, _settings(changed, qa_per_clause=0))
+    assert backend.requests
+    # every request concerns a scenario of the changed rule (its text is in the prompt)
+    assert all(any(changed_rule.text in m["content"] for m in r.chat) for r in backend.requests)
+    attacker_asks = [r for r in backend.requests if r.schema and r.schema["title"] == "UserTurn"]
+    assert 1 <= len(attacker_asks) <= 2  # per_rule=2
+
+
+def test_no_scenario_is_in_both_splits(acme, tmp_path) -> None:
+    policy, conflicts = acme
+    result = synthesize(policy, conflicts, fake_backend(), SynthStore(tmp_path / "s.sqlite"),
+                        _settings(policy, n=12, heldout=0.5))
+    splits: dict[str, set[str]] = {}
+    prompts: dict[str, set[str]] = {}
+    for ex in result.examples:
+        splits.setdefault(ex.scenario.id, set()).add(ex.split)
+        prompts.setdefault(ex.messages[-1]["content"], set()).add(ex.split)
+    assert all(len(s) == 1 for s in splits.values())
+    assert all(len(s) == 1 for s in prompts.values())
+    assert {"train", "heldout"} <= {ex.split for ex in result.examples}
+
+
+def test_coverage_reports_every_cell_and_why_empty_ones_are_empty(acme, tmp_path) -> None:
+    policy, conflicts = acme
+    result = synthesize(policy, conflicts, fake_backend(), SynthStore(tmp_path / "s.sqlite"),
+                        _settings(policy))
+    cov = coverage(policy, result.scenarios, result.examples, conflicts, result.cell_reasons)
+    assert set(cov["matrix"]) == {r.id for r in policy.rules}
+    assert cov["rules_with_pairs"] >= 3
+    for cell in cov["empty_cells"]:
+        assert cell["reason"]
+    assert set(cov["conflicts"]) == {c.id for c in conflicts if c.kind == "modal-opposition"}
+
+
+def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(tmp_path) -> None:
+    store_path = tmp_path / "store.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "tests.synth.helpers", str(store_path),
+                             "0.05"], cwd=ROOT, env={**os.environ})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if store_path.exists():
+            try:
+                if SynthStore(store_path).count("items") >= 4:
+                    break
+            except Exception:
+                continue
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = SynthStore(store_path)
+    before = {k: (s, e) for k, s, _r, e in store.all_items(
+        [r[0] for r in store.db.execute("SELECT key FROM items")])}
+    assert 4 <= len(before) < 16, "kill the run while it is still going"
+    model_outputs = "SELECT COUNT(*) FROM outputs WHERE agent != 'planner'"
+    outputs_before = store.db.execute(model_outputs).fetchone()[0]
+    policy = load_policy(SPEC)
+    conflicts = build_graph(policy, check=False).conflicts
+    backend = fake_backend()
+    settings = SynthSettings(per_rule=2, batch=4, qa_per_clause=0,
+                             rules=tuple(r.id for r in policy.rules[:8]))
+    result = synthesize(policy, conflicts, backend, store, settings)
+    after = {k: (s, e) for k, s, _r, e in store.all_items(
+        [r[0] for r in store.db.execute("SELECT key FROM items")])}
+    for key, value in before.items():
+        assert after[key] == value  # nothing finished before the kill changed
+    assert len(after) == len(result.scenarios) == 16
+    ids = [e.id for e in result.examples]
+    assert len(ids) == len(set(ids))
+    # the resumed run asked only for what was not stored yet, each thing once
+    added = store.db.execute(model_outputs).fetchone()[0] - outputs_before
+    assert 0 < len(backend.requests) == added
+
+
+def test_degenerate_text_is_caught() -> None:
+    assert degenerate("no_no_no_no_no_no_no_no_no_no_no_no") is not None
+    assert degenerate("the the the the the the the the the") is not None
+    assert degenerate("ok") == "too short"
+    assert degenerate("Refunds above $100 need a supervisor's approval first.") is None
+
+
+def test_near_duplicates_are_dropped_and_distinct_texts_kept() -> None:
+    near = NearDuplicates()
+    keep = near.keep(["Can you refund my $150 order today?",
+                      "Can you refund my $150 order today please?",
+                      "What is the weather like in Paris in spring?"])
+    assert keep[0] and keep[2] and not keep[1]
