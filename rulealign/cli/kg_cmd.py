@@ -81,10 +81,10 @@ def _graph(spec: str) -> PolicyGraph | None:
         return None
 
 
-def _open(path: str | None, verb: str) -> tuple[PolicyGraph | None, int]:
+def open_graph(path: str | None, verb: str) -> tuple[PolicyGraph | None, int]:
     """The spec's graph, or None with the exit code to return (2 no file, 1 invalid)."""
     if path is None or not Path(path).is_file():
-        print(f"rulealign kg {verb}: no such spec: {path}", file=sys.stderr)
+        print(f"rulealign {verb}: no such spec: {path}", file=sys.stderr)
         return None, 2
     pg = _graph(path)
     return pg, 0 if pg is not None else 1
@@ -93,7 +93,7 @@ def _open(path: str | None, verb: str) -> tuple[PolicyGraph | None, int]:
 def build(args: argparse.Namespace) -> int:
     from rulealign.kg.queries import export
 
-    pg, status = _open(args.spec, "build")
+    pg, status = open_graph(args.spec, "kg build")
     if pg is None:
         return status
     try:
@@ -108,7 +108,7 @@ def build(args: argparse.Namespace) -> int:
 
 
 def conflicts(args: argparse.Namespace) -> int:
-    pg, status = _open(args.spec, "conflicts")
+    pg, status = open_graph(args.spec, "kg conflicts")
     if pg is None:
         return status
     if args.json:
@@ -127,7 +127,7 @@ def conflicts(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    pg, status = _open(args.spec, "show")
+    pg, status = open_graph(args.spec, "kg show")
     if pg is None:
         return status
     index = pg.policy.index()
@@ -171,7 +171,7 @@ def query(args: argparse.Namespace) -> int:
     if not args.named and not args.sparql:
         print("rulealign kg query: give a SPARQL query or --named NAME", file=sys.stderr)
         return 2
-    pg, status = _open(args.spec, "query")
+    pg, status = open_graph(args.spec, "kg query")
     if pg is None:
         return status
     try:

@@ -9,13 +9,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rulealign.cli import errors_cmd, kg_cmd, model_cmd, spec_cmd, train_cmd
+from rulealign.cli import errors_cmd, kg_cmd, model_cmd, spec_cmd, synth_cmd, train_cmd
 
 EPILOG = """examples:
   rulealign spec check specs/acme-support.yaml
   rulealign spec show specs/acme-support.yaml
   rulealign spec extract specs/acme-support.md -o draft.yaml
   rulealign kg conflicts specs/acme-support.yaml
+  rulealign synth preview specs/acme-support.yaml --per-rule 2
   rulealign model info
   rulealign errors RA103
 """
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     spec_cmd.register(sub)
     kg_cmd.register(sub)
     model_cmd.register(sub)
+    synth_cmd.register(sub)
     train_cmd.register(sub)
     errors_cmd.register(sub)
     return parser

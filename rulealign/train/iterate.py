@@ -16,6 +16,7 @@ from typing import Any
 
 from rulealign.fileio import atomic_write_text
 from rulealign.llm.base import Backend, Chat, Sampling
+from rulealign.train.config import TrainConfig
 
 Judge = Callable[["IterItem", str], bool]  # True when the answer complies with the item's rule
 
@@ -73,3 +74,37 @@ def write_round_data(base_pairs: Path, new_pairs: Sequence[dict[str, Any]], out:
     lines += [json.dumps(p, ensure_ascii=False) for p in new_pairs]
     atomic_write_text(out, "\n".join(line for line in lines if line.strip()) + "\n")
     return out
+
+
+def iterate(base: TrainConfig, items: Sequence[IterItem], judge: Judge,
+            backend_for: Callable[[], Backend], *, rounds: int = 2,
+            progress: Callable[[RoundResult], None] | None = None) -> list[RoundResult]:
+    """Run ``rounds`` of generate -> judge -> add failures -> train.
+
+    ``base`` is a preference config whose ``init_adapter`` (if any) is the starting model;
+    round ``n`` trains into ``<output_dir>/round<n>`` on the original pairs plus every failure
+    found so far, starting from the previous round's adapter. ``backend_for`` builds a
+    backend that can load LoRA adapters (vLLM with ``enable_lora`` or transformers).
+    """
+    from rulealign.train.run import train
+
+    results: list[RoundResult] = []
+    adapter = base.init_adapter
+    data = Path(base.data.train)
+    found: list[dict[str, Any]] = []
+    out_root = Path(base.output_dir)
+    for n in range(1, rounds + 1):
+        with backend_for() as backend:
+            result = collect_failures(backend, items, judge, adapter=adapter, round_no=n)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+        if not result.new_pairs and n > 1:
+            break  # nothing left to learn from
+        found.extend(result.new_pairs)
+        round_data = write_round_data(data, found, out_root / f"round{n}" / "pairs.jsonl")
+        cfg = base.model_copy(update={
+            "init_adapter": adapter, "output_dir": str(out_root / f"round{n}"),
+            "data": base.data.model_copy(update={"train": str(round_data)})})
+        adapter = str(train(cfg).adapter)
+    return results

@@ -45,3 +45,31 @@ def test_default_recipe_is_sft_then_ipo_from_the_sft_adapter(tmp_path) -> None:
     assert sft.method == "sft" and sft.data.train.endswith("sft.train.jsonl")
     assert ipo.method == "ipo" and ipo.init_adapter == str(tmp_path / "train" / "sft" / "adapter")
     assert ipo.trl_args().loss_type == ["ipo"] and ipo.lora is not None
+
+
+def test_rounds_train_on_the_failures_found_so_far(tiny_model, toy_data, tmp_path) -> None:
+    import pytest
+
+    from rulealign.train.config import load_train_config
+    from rulealign.train.iterate import iterate
+
+    pytest.importorskip("trl")
+    base = load_train_config(base={
+        "method": "dpo", "model": str(tiny_model), "data": {"train": str(toy_data["pairs"])},
+        "output_dir": str(tmp_path / "iter"), "lora": {"r": 4, "alpha": 8},
+        "trl": {"max_steps": 2, "per_device_train_batch_size": 4, "max_length": 128}})
+    answers = iter([COMPLY_BAD, REFUSE, COMPLY_BAD, COMPLY_BAD, REFUSE, REFUSE])
+    backends = []
+
+    def backend_for() -> FakeBackend:
+        backends.append(FakeBackend(responder=lambda chat, schema: next(answers)))
+        return backends[-1]
+
+    judge = lambda item, answer: answer == REFUSE  # noqa: E731
+    results = iterate(base, _items(3), judge, backend_for, rounds=2)
+    assert [r.violations for r in results] == [2, 1]
+    round2 = (tmp_path / "iter" / "round2" / "pairs.jsonl").read_text().splitlines()
+    assert len(round2) == 8 + 3  # the original pairs and every failure so far
+    # round 2 generated with round 1's adapter
+    assert backends[1].requests[0].adapter == str(tmp_path / "iter" / "round1" / "adapter")
+    assert (tmp_path / "iter" / "round2" / "adapter" / "adapter_config.json").is_file()
