@@ -26,12 +26,15 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/rulealign model prepare
 	touch $@
 
-# The main job: compile every shipped example spec, show its rules and what the
-# knowledge graph finds in it.
+# The main job (so far): compile every shipped example spec, show its rules and what the
+# knowledge graph finds in it, then preview boundary cases for one rule with the embedded
+# default model.
 run: setup
 	$(VENV)/bin/rulealign spec check specs/*.yaml
 	@for s in specs/*.yaml; do echo; $(VENV)/bin/rulealign spec show $$s; \
 	  echo; echo "Conflicts in $$s:"; $(VENV)/bin/rulealign kg conflicts $$s || exit 1; done
+	$(VENV)/bin/rulealign model info
+	$(VENV)/bin/rulealign synth preview specs/acme-support.yaml --per-rule 2 --rules refund-cap
 
 test: setup
 	$(PY) -m pytest -q
@@ -44,6 +47,7 @@ bench: setup
 	$(PY) bench/bench_compiler.py
 	$(PY) bench/bench_kg.py
 	$(PY) bench/bench_llm.py
+	$(PY) bench/bench_train.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

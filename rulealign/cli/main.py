@@ -9,7 +9,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from rulealign.cli import errors_cmd, kg_cmd, model_cmd, spec_cmd, synth_cmd, train_cmd
+from rulealign.cli import (
+    audit_cmd,
+    errors_cmd,
+    kg_cmd,
+    model_cmd,
+    spec_cmd,
+    synth_cmd,
+    train_cmd,
+)
 
 EPILOG = """examples:
   rulealign spec check specs/acme-support.yaml
@@ -34,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_cmd.register(sub)
     synth_cmd.register(sub)
     train_cmd.register(sub)
+    audit_cmd.register(sub)
     errors_cmd.register(sub)
     return parser
 

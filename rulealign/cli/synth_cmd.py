@@ -7,10 +7,15 @@ import json
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rulealign.cli.kg_cmd import open_graph
 from rulealign.cli.output import print_diagnostics, table
 from rulealign.errors import RulealignError
+
+if TYPE_CHECKING:
+    from rulealign.kg.build import PolicyGraph
+    from rulealign.synth.pipeline import SynthResult
 
 HELP = """examples:
   rulealign synth preview specs/acme-support.yaml --per-rule 2 --rules refund-cap
@@ -47,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.set_defaults(func=run_cmd)
 
 
-def _synth(args: argparse.Namespace, out: Path, per_rule: int | None, qa: int):  # type: ignore[no-untyped-def]
+def _synth(args: argparse.Namespace, out: Path, per_rule: int | None,
+           qa: int) -> tuple[PolicyGraph | None, SynthResult | None, int]:
     from rulealign.llm import GenerationLog, load_backend
     from rulealign.synth.pipeline import SynthSettings, print_progress, synthesize
     from rulealign.synth.store import SynthStore
@@ -74,7 +80,7 @@ def _synth(args: argparse.Namespace, out: Path, per_rule: int | None, qa: int): 
 def preview(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            pg, result, status = _synth(args, Path(tmp), args.per_rule or 2, 0)
+            _pg, result, status = _synth(args, Path(tmp), args.per_rule or 2, 0)
         except RulealignError as exc:
             print_diagnostics(exc.diagnostics)
             return 1

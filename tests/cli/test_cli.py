@@ -89,3 +89,31 @@ def test_console_script_starts_fast_without_heavy_imports() -> None:
             "print(','.join(m for m in ('torch', 'vllm', 'transformers', 'spacy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_train_run_rejects_a_misspelt_override(tmp_path, capsys) -> None:
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("method: dpo\ndata: {train: x.jsonl}\noutput_dir: out\n")
+    assert main(["train", "run", str(cfg), "--learning_rte", "1e-4"]) == 1
+    err = capsys.readouterr().err
+    assert "RA501" in err and "did you mean 'learning_rate'" in err
+
+
+def test_unknown_flags_are_still_usage_errors_outside_train(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["spec", "check", str(SPECS / "acme-support.yaml"), "--bogus"])
+    assert exit_.value.code == 2
+
+
+def test_synth_names_unknown_rules(capsys) -> None:
+    assert main(["synth", "preview", str(SPECS / "acme-support.yaml"), "--rules",
+                 "refund-capp"]) == 2
+    assert "refund-capp" in capsys.readouterr().out
+
+
+def test_model_info_says_which_backend_and_why(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("RULEALIGN_BACKEND", "transformers")
+    monkeypatch.setattr("rulealign.llm.checkpoint.prepare_default_model",
+                        lambda cache=None: (_ for _ in ()).throw(AssertionError("no convert")))
+    assert main(["model", "info", "--backend", "vllm", "--model", str(DATA), "--json"]) == 1
+    assert "RA301" in capsys.readouterr().err  # tests/data is not a checkpoint

@@ -153,3 +153,11 @@ def test_accelerate_launch_runs_the_same_config(tiny_model, toy_data, tmp_path) 
     prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert prov["config"]["trl"]["max_steps"] == 3
     assert "step 3/3" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["sft.yaml", "ipo.yaml"])
+def test_shipped_training_configs_are_valid(name) -> None:
+    from tests.conftest import ROOT
+
+    cfg = load_train_config(ROOT / "configs" / "train" / name)
+    assert cfg.trl_args().max_steps == 40

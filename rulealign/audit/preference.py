@@ -1,0 +1,115 @@
+"""The likelihood audit: per rule, on held-out pairs, how often the model prefers the
+compliant response, and by what log-probability margin.
+
+Reads the ``pairs.heldout.jsonl`` that ``rulealign synth run`` writes (or any file with
+``prompt`` / ``chosen`` / ``rejected`` and ``meta.rule_ids``). Works before training (the
+base model) and after it (the same model with a LoRA adapter), so the two can be compared
+rule by rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from rulealign.audit.stats import bootstrap_mean, wilson
+from rulealign.errors import RulealignError, diagnostic
+
+
+class RulePreference(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    rule_id: str
+    n: int
+    prefers_compliant: int
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    mean_margin: float
+    mean_margin_ci: tuple[float, float]
+    mean_margin_normalised: float
+
+
+class PreferenceAudit(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    adapter: str | None
+    data: str
+    n: int
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    rules: list[RulePreference]
+    seconds: float
+
+
+def read_pairs(path: str | Path) -> list[dict[str, Any]]:
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise RulealignError(diagnostic("RA001", path=str(p),
+                                        reason=exc.strerror or str(exc))) from None
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise RulealignError(diagnostic(
+                "RA503", file=str(p), line=n, path=str(p),
+                reason=f"line {n} is not a prompt/chosen/rejected row ({exc})")) from None
+        rules = (row.get("meta") or {}).get("rule_ids") or ["(unlabelled)"]
+        rows.append({"prompt": prompt, "chosen": _text(chosen), "rejected": _text(rejected),
+                     "rule": rules[0]})
+    return rows
+
+
+def _text(turns: Any) -> str:
+    return turns if isinstance(turns, str) else str(turns[-1]["content"])
+
+
+def summarise(rows: Sequence[dict[str, Any]], margins: Sequence[tuple[float, float]]
+              ) -> tuple[list[RulePreference], int]:
+    """Per-rule figures from (margin, normalised margin) per row."""
+    by_rule: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for row, m in zip(rows, margins, strict=True):
+        by_rule[row["rule"]].append(m)
+    out = []
+    wins_total = 0
+    for rule, ms in sorted(by_rule.items()):
+        wins = sum(1 for m, _ in ms if m > 0)
+        wins_total += wins
+        raw = [m for m, _ in ms]
+        out.append(RulePreference(
+            rule_id=rule, n=len(ms), prefers_compliant=wins, accuracy=wins / len(ms),
+            accuracy_ci=wilson(wins, len(ms)), mean_margin=sum(raw) / len(raw),
+            mean_margin_ci=bootstrap_mean(raw), mean_margin_normalised=sum(
+                n for _, n in ms) / len(ms)))
+    return out, wins_total
+
+
+def audit_preferences(data: str | Path, model: str = "default", adapter: str | None = None, *,
+                      batch_size: int = 8) -> PreferenceAudit:
+    import time
+
+    from rulealign.audit.likelihood import load_scoring_model, score_pairs
+    from rulealign.llm.checkpoint import resolve_model
+
+    rows = read_pairs(data)
+    ref = resolve_model(model)
+    t0 = time.perf_counter()
+    m, tok = load_scoring_model(str(ref.path), adapter)
+    scores = score_pairs(m, tok, [(r["prompt"], r["chosen"], r["rejected"]) for r in rows],
+                         batch_size=batch_size)
+    rules, wins = summarise(rows, [(s.margin, s.margin_normalised) for s in scores])
+    n = len(rows)
+    return PreferenceAudit(model=ref.model_id, adapter=adapter, data=str(data), n=n,
+                           accuracy=wins / n if n else 0.0, accuracy_ci=wilson(wins, n),
+                           rules=rules, seconds=time.perf_counter() - t0)
