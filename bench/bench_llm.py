@@ -170,14 +170,14 @@ def main() -> None:
     print()
     print(f"memory bandwidth {bw:.1f} GB/s; weights {weight_bytes(ref, 'vllm') / 1e6:.0f} MB "
           f"(float32); {os.cpu_count()} cores; {platform.processor() or platform.machine()}")
-    head = (f"{'backend':<13}{'batch':>5}{'constr':>7}{'tok/s':>9}{'obj/s':>8}{'valid':>7}"
+    head = (f"{'backend':<13}{'batch':>5}{'constr':>7}{'tok/s':>9}{'obj/s':>8}{'valid':>8}"
             f"{'trunc':>7}{'of limit':>9}")
     print(head)
     print("-" * len(head))
     for r in rows:
         print(f"{r['backend']:<13}{r['batch']:>5}{'yes' if r['constrained'] else 'no':>7}"
               f"{r['tokens_per_s']:>9}{r['valid_objects_per_s']:>8}"
-              f"{r['valid']}/{r['prompts']:<4}{r['truncated']:>5}"
+              f"{str(r['valid']) + '/' + str(r['prompts']):>8}{r['truncated']:>7}"
               f"{100 * float(r['fraction_of_limit']):>8.1f}%")  # type: ignore[arg-type]
     for name in args.backends.split(","):
         by = {(r["batch"], r["constrained"]): r for r in rows if r["backend"] == name}

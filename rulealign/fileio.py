@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from rulealign.errors import RulealignError, diagnostic
 
@@ -39,3 +41,42 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_jsonl(path: str | Path, *, code: str = "RA503") -> list[tuple[int, Any]]:
+    """``(line number, value)`` for every non-blank line of a JSON Lines file.
+
+    An unreadable file is ``RA001``; a line that is not JSON is ``code`` (naming the line).
+    """
+    import json
+
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise RulealignError(diagnostic("RA001", path=str(p),
+                                        reason=exc.strerror or str(exc))) from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append((n, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise RulealignError(diagnostic(code, file=str(p), line=n, path=str(p),
+                                            reason=f"line {n} is not JSON: {exc.msg}")) from None
+    return out
+
+
+def open_sqlite(path: str | Path) -> sqlite3.Connection:
+    """A SQLite database in WAL mode with a long busy timeout, so that several processes can
+    append to it; autocommit (callers open their own transactions). ``RA002`` on failure."""
+    p = Path(path)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(p, timeout=60.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+    except (sqlite3.Error, OSError) as exc:
+        raise RulealignError(diagnostic("RA002", path=str(p), reason=str(exc))) from None
+    return db

@@ -9,7 +9,6 @@ rule by rule.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rulealign.audit.stats import bootstrap_mean, wilson
 from rulealign.errors import RulealignError, diagnostic
+from rulealign.fileio import read_jsonl
 
 
 class RulePreference(BaseModel):
@@ -49,19 +49,11 @@ class PreferenceAudit(BaseModel):
 
 def read_pairs(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise RulealignError(diagnostic("RA001", path=str(p),
-                                        reason=exc.strerror or str(exc))) from None
     rows = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, row in read_jsonl(p):
         try:
-            row = json.loads(line)
             prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise RulealignError(diagnostic(
                 "RA503", file=str(p), line=n, path=str(p),
                 reason=f"line {n} is not a prompt/chosen/rejected row ({exc})")) from None

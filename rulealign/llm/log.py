@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rulealign.errors import RulealignError, diagnostic
+from rulealign.fileio import open_sqlite
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -67,16 +68,12 @@ class GenerationLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._db = open_sqlite(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_DDL)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
-        except (sqlite3.Error, OSError) as exc:
+        except sqlite3.Error as exc:
             raise RulealignError(diagnostic("RA002", path=str(self.path),
                                             reason=str(exc))) from None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rulealign.errors import RulealignError, diagnostic
+from rulealign.fileio import open_sqlite
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS outputs (
@@ -39,12 +40,10 @@ def key_of(*parts: object) -> str:
 class SynthStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.db = open_sqlite(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(_DDL)
-        except (sqlite3.Error, OSError) as exc:
+        except sqlite3.Error as exc:
             raise RulealignError(diagnostic("RA002", path=str(self.path),
                                             reason=str(exc))) from None
 

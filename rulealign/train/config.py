@@ -98,22 +98,27 @@ class TrainConfig(BaseModel):
         return cls(**merged)
 
 
-def trl_config_class(method: str) -> type:
+def trl_classes(method: str) -> tuple[type, type]:
+    """TRL's (config class, trainer class) for a method; IPO is DPO with ``loss_type``."""
     if method == "sft":
-        from trl import SFTConfig
+        from trl import SFTConfig, SFTTrainer
 
-        return SFTConfig
+        return SFTConfig, SFTTrainer
     if method in ("dpo", "ipo"):
-        from trl import DPOConfig
+        from trl import DPOConfig, DPOTrainer
 
-        return DPOConfig
+        return DPOConfig, DPOTrainer
     if method == "kto":
-        from trl import KTOConfig
+        from trl import KTOConfig, KTOTrainer
 
-        return KTOConfig
-    from trl.experimental.orpo import ORPOConfig
+        return KTOConfig, KTOTrainer
+    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-    return ORPOConfig
+    return ORPOConfig, ORPOTrainer
+
+
+def trl_config_class(method: str) -> type:
+    return trl_classes(method)[0]
 
 
 def _error(code: str, file: str | None, **fields: Any) -> RulealignError:

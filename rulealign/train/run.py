@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rulealign.errors import RulealignError, diagnostic
-from rulealign.fileio import atomic_write_text
+from rulealign.fileio import atomic_write_text, read_jsonl
 from rulealign.llm.checkpoint import file_sha256, resolve_model
-from rulealign.train.config import TrainConfig
+from rulealign.train.config import TrainConfig, trl_classes
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "sft": ("messages",),
@@ -46,21 +46,9 @@ def read_rows(path: str | Path, method: str) -> list[dict[str, Any]]:
     """JSONL rows with the method's columns (other columns, such as provenance, are kept
     in the file and dropped for training)."""
     p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise RulealignError(diagnostic("RA503", path=str(p),
-                                        reason=exc.strerror or str(exc))) from None
     need = COLUMNS[method]
     rows = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RulealignError(diagnostic("RA503", file=str(p), line=n, path=str(p),
-                                            reason=f"line {n} is not JSON: {exc.msg}")) from None
+    for n, row in read_jsonl(p):
         missing = [c for c in need if c not in row]
         if missing:
             raise RulealignError(diagnostic(
@@ -187,7 +175,7 @@ def train(cfg: TrainConfig, *, progress: Progress | None = None, force: bool = F
                               "callbacks": [_callback(out, progress)]}
     if eval_rows:
         kwargs["eval_dataset"] = Dataset.from_list(eval_rows)
-    trainer = _trainer_class(cfg.method)(**kwargs)
+    trainer = trl_classes(cfg.method)[1](**kwargs)
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # progress goes through the callback above
@@ -216,20 +204,3 @@ def train(cfg: TrainConfig, *, progress: Progress | None = None, force: bool = F
     atomic_write_text(out / "provenance.json", json.dumps(provenance, indent=2, default=str))
     return TrainResult(out, adapter_dir, metrics, provenance)
 
-
-def _trainer_class(method: str) -> Any:
-    if method == "sft":
-        from trl import SFTTrainer
-
-        return SFTTrainer
-    if method in ("dpo", "ipo"):
-        from trl import DPOTrainer
-
-        return DPOTrainer
-    if method == "kto":
-        from trl import KTOTrainer
-
-        return KTOTrainer
-    from trl.experimental.orpo import ORPOTrainer
-
-    return ORPOTrainer
