@@ -18,6 +18,7 @@ examples:
   rulealign train run configs/ipo.yaml
   rulealign train run configs/ipo.yaml --learning_rate 1e-5 --max_steps 50
   rulealign train run configs/sft.yaml --method sft --lora.r 8
+  rulealign train recipe runs/acme/synth/data --out runs/acme/train
   accelerate launch --config_file configs/accelerate/zero2.yaml -m rulealign train run configs/ipo.yaml
 """
 
@@ -33,6 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--force", action="store_true", help="train again even if already done")
     run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     run.set_defaults(func=run_cmd, accepts_extra=True)
+    rec = verbs.add_parser("recipe", help="the default recipe: SFT, then IPO from the SFT "
+                           "adapter (resumable)", description=HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    rec.add_argument("data", help="folder with sft.train.jsonl and pairs.train.jsonl "
+                     "(as 'rulealign synth run' writes them)")
+    rec.add_argument("--out", required=True, help="output folder (sft/ and ipo/ inside)")
+    rec.add_argument("--model", default="default", help="'default' or a local checkpoint")
+    rec.add_argument("--method", default="ipo", choices=["dpo", "ipo", "kto", "orpo"],
+                     help="preference method after SFT (default ipo)")
+    rec.add_argument("--sft-steps", type=int, default=40)
+    rec.add_argument("--pref-steps", type=int, default=40)
+    rec.add_argument("--seed", type=int, default=0)
+    rec.set_defaults(func=recipe_cmd)
 
 
 def _progress(entry: dict[str, Any], started: list[float]) -> None:
@@ -64,4 +78,28 @@ def run_cmd(args: argparse.Namespace) -> int:
     state = "already trained (inputs unchanged)" if result.reused else "trained"
     print(f"{cfg.method}: {state} -> {result.adapter}")
     table(["metric", "value"], sorted(result.metrics["train"].items()))
+    return 0
+
+
+def recipe_cmd(args: argparse.Namespace) -> int:
+    from rulealign.train.recipe import default_recipe
+    from rulealign.train.run import train
+
+    started = [time.monotonic()]
+    try:
+        configs = default_recipe(args.data, args.out, model=args.model,
+                                 sft_steps=args.sft_steps, pref_steps=args.pref_steps,
+                                 method=args.method, seed=args.seed)
+        rows = []
+        for cfg in configs:
+            print(f"-- {cfg.method} -> {cfg.output_dir}", file=sys.stderr)
+            started[0] = time.monotonic()
+            result = train(cfg, progress=lambda e: _progress(e, started))
+            rows.append((cfg.method, "reused" if result.reused else "trained",
+                         f"{result.metrics['train'].get('train_loss', float('nan')):.4f}",
+                         str(result.adapter)))
+    except RulealignError as exc:
+        print_diagnostics(exc.diagnostics)
+        return 1
+    table(["step", "state", "train loss", "adapter"], rows, max_width=80)
     return 0

@@ -161,3 +161,24 @@ def test_shipped_training_configs_are_valid(name) -> None:
 
     cfg = load_train_config(ROOT / "configs" / "train" / name)
     assert cfg.trl_args().max_steps == 40
+
+
+def test_recipe_command_runs_sft_then_ipo_and_reuses_them(tiny_model, toy_data, tmp_path,
+                                                          capsys) -> None:
+    import shutil
+
+    from rulealign.cli.main import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(toy_data["sft"], data / "sft.train.jsonl")
+    shutil.copy(toy_data["pairs"], data / "pairs.train.jsonl")
+    argv = ["train", "recipe", str(data), "--out", str(tmp_path / "train"), "--model",
+            str(tiny_model), "--sft-steps", "2", "--pref-steps", "2"]
+    assert main(argv) == 0
+    ipo = json.loads((tmp_path / "train" / "ipo" / "provenance.json").read_text())
+    assert ipo["init_adapter"]["path"] == str(tmp_path / "train" / "sft" / "adapter")
+    assert ipo["config"]["method"] == "ipo"
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("reused") == 2
