@@ -86,6 +86,11 @@ def preview(args: argparse.Namespace) -> int:
             return 1
         if result is None:
             return status
+    for sc in result.scenarios:
+        if sc.id in result.drop_reasons:
+            print(f"\n== {sc.rule_ids[0]} · {sc.axis} · {sc.side}: dropped")
+            print(f"   scenario: {sc.description}")
+            print(f"   why:      {result.drop_reasons[sc.id]}")
     for ex in result.pairs:
         print(f"\n== {ex.rule_ids[0]} · {ex.scenario.axis} · {ex.scenario.side}")
         print(f"   scenario: {ex.scenario.description}")

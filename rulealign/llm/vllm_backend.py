@@ -42,7 +42,7 @@ class VLLMBackend(Backend):
         gpu = on_gpu()
         # Two cores, one engine: do not keep a core back for the front end.
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its INFO/WARNING flood the CLI
         from vllm import LLM
 
         if dtype == "auto":

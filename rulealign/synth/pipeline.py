@@ -61,6 +61,7 @@ class SynthResult:
     near_dup_method: str = ""
     seconds: float = 0.0
     cell_reasons: dict[str, str] = field(default_factory=dict)  # "rule/axis" -> why dropped
+    drop_reasons: dict[str, str] = field(default_factory=dict)  # scenario id -> why dropped
 
     @property
     def pairs(self) -> list[Example]:
@@ -365,6 +366,7 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
         else:
             run.result.dropped[_reason_class(reason or "")] += 1
             run.result.cell_reasons[f"{sc.rule_ids[0]}/{sc.axis}"] = reason or "dropped"
+            run.result.drop_reasons[sc.id] = reason or "dropped"
     pairs = _dedup(pairs, run.result)
     qa = run.run_qa() if s.qa_per_clause else []
     run.result.examples = pairs + qa
@@ -393,7 +395,8 @@ def _dedup(pairs: list[Example], result: SynthResult) -> list[Example]:
     near = NearDuplicates()
     result.near_dup_method = near.method
     keep = near.keep([ex.messages[-1]["content"] for ex in unique])
-    result.dropped["near duplicate"] += keep.count(False)
+    if not all(keep):
+        result.dropped["near duplicate"] += keep.count(False)
     return [ex for ex, k in zip(unique, keep, strict=True) if k]
 
 

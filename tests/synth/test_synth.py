@@ -191,3 +191,17 @@ def test_near_duplicates_are_dropped_and_distinct_texts_kept() -> None:
                       "Can you refund my $150 order today please?",
                       "What is the weather like in Paris in spring?"])
     assert keep[0] and keep[2] and not keep[1]
+
+
+def test_dropped_scenarios_keep_their_reason(acme, tmp_path) -> None:
+    from rulealign.llm.fake import FakeBackend
+
+    policy, conflicts = acme
+    short = FakeBackend(responder=lambda chat, schema: '{"user_prompt": "hi hi hi hi"}'
+                        if schema and schema["title"] == "UserTurn" else "{}")
+    result = synthesize(policy, conflicts, short, SynthStore(tmp_path / "s.sqlite"),
+                        _settings(policy, n=1, qa_per_clause=0))
+    assert result.pairs == [] and result.scenarios
+    assert set(result.drop_reasons) == {s.id for s in result.scenarios}
+    # the replies were not objects: each drop says which agent failed and how
+    assert all("complier invalid" in why for why in result.drop_reasons.values())
