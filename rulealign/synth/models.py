@@ -9,7 +9,7 @@ from pydantic import Field
 from rulealign.compiler.models import Contract
 
 Axis = Literal["threshold", "condition", "exception", "term_variant", "actor", "conflict",
-               "benign", "qa"]
+               "benign", "qa", "labelled"]
 AXES: tuple[str, ...] = ("threshold", "condition", "exception", "term_variant", "actor",
                          "conflict", "benign")
 Side = Literal["inside", "outside"]

@@ -48,6 +48,8 @@ class SynthSettings:
     qa_per_clause: int = 2
     temperature: float = 0.8
     rules: tuple[str, ...] | None = None
+    #: Also use the labelled examples written in the spec (prompt, compliant, violating).
+    spec_examples: bool = True
 
 
 @dataclass
@@ -367,11 +369,43 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
             run.result.dropped[_reason_class(reason or "")] += 1
             run.result.cell_reasons[f"{sc.rule_ids[0]}/{sc.axis}"] = reason or "dropped"
             run.result.drop_reasons[sc.id] = reason or "dropped"
+    if s.spec_examples:
+        pairs = labelled_pairs(policy, s, run.spec_hash) + pairs
     pairs = _dedup(pairs, run.result)
     qa = run.run_qa() if s.qa_per_clause else []
     run.result.examples = pairs + qa
     run.result.seconds = time.perf_counter() - t0
     return run.result
+
+
+def labelled_pairs(policy: Policy, settings: SynthSettings, spec_hash: str) -> list[Example]:
+    """Pairs from the examples policy authors wrote in the spec: human-written, so they need
+    no verifier. They are split by scenario like everything else."""
+    out = []
+    for rule in policy.rules:
+        if settings.rules is not None and rule.id not in settings.rules:
+            continue
+        for n, ex in enumerate(rule.examples):
+            if not (ex.compliant and ex.violating):
+                continue
+            sid = f"{rule.id}:labelled:{key_of(rule.content_hash(), n)[:12]}"
+            sc = Scenario(id=sid, rule_ids=(rule.id,), axis="labelled", side="inside",
+                          description=ex.note or "an example written in the spec",
+                          expected="as the spec's compliant example", terms=rule.terms)
+            out.append(Example(
+                id=key_of("labelled", sid)[:16], kind="pair",
+                split=split_of(sid, settings.heldout),  # type: ignore[arg-type]
+                rule_ids=(rule.id,), clause_ids=rule.clause_ids, scenario=sc,
+                messages=({"role": "system", "content": A.system_context([rule])},
+                          {"role": "user", "content": ex.prompt}),
+                chosen=ex.compliant, rejected=ex.violating,
+                verdicts=(Verdict(rule_id=rule.id, verdict="complies", by="spec author"),
+                          Verdict(rule_id=rule.id, verdict="violates", by="spec author")),
+                provenance=Provenance(backend="spec", model="human", model_hash="",
+                                      seed=0, spec_hash=spec_hash,
+                                      rule_hashes={rule.id: rule.content_hash()},
+                                      templates={}, trace=sid)))
+    return out
 
 
 def _reason_class(reason: str) -> str:

@@ -69,8 +69,11 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
     for ex in result.examples:
         assert ex.provenance.spec_hash == policy.content_hash()
         assert set(ex.rule_ids) <= set(ex.provenance.rule_hashes)
-        assert ex.provenance.templates["verifier"] == "verifier-v1"
+        assert ex.provenance.backend == "spec" or ex.provenance.templates["verifier"] == \
+            "verifier-v1"
     for ex in result.pairs:
+        if ex.scenario.axis == "labelled":  # written by the spec's author
+            continue
         assert "[ok]" in ex.chosen and "[bad]" in ex.rejected
         assert ex.scenario.side == "inside" or "can't" in ex.rejected
     assert any(e.kind == "sft" for e in result.examples)
@@ -200,8 +203,25 @@ def test_dropped_scenarios_keep_their_reason(acme, tmp_path) -> None:
     short = FakeBackend(responder=lambda chat, schema: '{"user_prompt": "hi hi hi hi"}'
                         if schema and schema["title"] == "UserTurn" else "{}")
     result = synthesize(policy, conflicts, short, SynthStore(tmp_path / "s.sqlite"),
-                        _settings(policy, n=1, qa_per_clause=0))
+                        _settings(policy, n=1, qa_per_clause=0, spec_examples=False))
     assert result.pairs == [] and result.scenarios
     assert set(result.drop_reasons) == {s.id for s in result.scenarios}
     # the replies were not objects: each drop says which agent failed and how
     assert all("complier invalid" in why for why in result.drop_reasons.values())
+
+
+def test_the_specs_own_labelled_examples_become_pairs(acme, tmp_path) -> None:
+    policy, conflicts = acme
+    labelled = [(r.id, e) for r in policy.rules for e in r.examples if e.compliant and e.violating]
+    assert labelled
+    rules = tuple(dict.fromkeys(rid for rid, _ in labelled))
+    result = synthesize(policy, conflicts, fake_backend(), SynthStore(tmp_path / "s.sqlite"),
+                        SynthSettings(per_rule=1, qa_per_clause=0, rules=rules))
+    mine = [e for e in result.pairs if e.scenario.axis == "labelled"]
+    assert {(e.rule_ids[0], e.chosen, e.rejected) for e in mine} == {
+        (rid, e.compliant, e.violating) for rid, e in labelled}
+    assert all(e.provenance.backend == "spec" for e in mine)
+    off = synthesize(policy, conflicts, fake_backend(), SynthStore(tmp_path / "t.sqlite"),
+                     SynthSettings(per_rule=1, qa_per_clause=0, rules=rules,
+                                   spec_examples=False))
+    assert not [e for e in off.pairs if e.scenario.axis == "labelled"]
