@@ -184,8 +184,8 @@ class Backend(ABC):
                                       schema if constrain else None, sampling, adapter)
             except Exception as exc:  # a backend crash fails this batch's items, recorded
                 message = f"{type(exc).__name__}: {exc}"
-                raws = [RawOutput("", "error", code="RA309" if "connect" in message.lower()
-                                  else "RA305", message=message)] * len(todo)
+                # (servers' connection errors are retried and coded by the openai backend)
+                raws = [RawOutput("", "error", code="RA305", message=message)] * len(todo)
             if len(raws) != len(todo):
                 raise RuntimeError(f"{self.name} returned {len(raws)} outputs for {len(todo)}")
             latency = (time.perf_counter() - start) / len(todo)

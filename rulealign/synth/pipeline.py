@@ -138,13 +138,17 @@ class _Run:
         return choice
 
     # -- verification ---------------------------------------------------------------------------
-    def verify(self, pending: list[tuple[Scenario, str, str, str]]) -> dict[str, tuple[bool, str]]:
-        """(scenario, user prompt, reply, want) -> key: (agrees with want, rationale)."""
+    def verify(self, pending: list[tuple[Scenario, str, str, str]]) -> list[tuple[bool, str]]:
+        """For each (scenario, user prompt, reply, want): (agrees with want, rationale)."""
         out: dict[str, tuple[bool, str]] = {}
+        keys = []
         judge_items = []
         for sc, user, reply, want in pending:
             k = key_of("verify", sc.id, A.VERIFIER.version, self.backend.model_hash, user, reply,
                        want)
+            keys.append(k)
+            if k in out:
+                continue
             rules = self.rules_of(sc)
             refuses = is_refusal(reply)
             if sc.side == "outside":
@@ -175,7 +179,7 @@ class _Run:
                 else:
                     agree = verdict == want
                 out[k] = (agree, f"judge: {verdict}: {value['rationale']}")
-        return out
+        return [out[k] for k in keys]
 
     # -- pairs -------------------------------------------------------------------------------------
     def run_pairs(self, scenarios: list[Scenario]) -> None:
@@ -196,14 +200,15 @@ class _Run:
             live[ikey] = {"sc": sc, "strategy": self.strategy(sc, ikey)}
         if not live:
             return
+        for k, st in live.items():
+            st["attack_key"] = key_of(k, "attacker", A.ATTACKER.version, st["strategy"])
         attacks = self.call(A.ATTACKER, [
-            (key_of(k, "attacker", A.ATTACKER.version, st["strategy"]), st["sc"].id,
+            (st["attack_key"], st["sc"].id,
              A.attacker_prompt(st["sc"], self.rules_of(st["sc"]), st["strategy"]))
-            for k, st in live.items()])
+            for st in live.values()])
         finished: list[tuple[str, str, str, str, str, str | None, Any]] = []
         for k, st in list(live.items()):
-            outcome, value, _msg = attacks[key_of(k, "attacker", A.ATTACKER.version,
-                                                     st["strategy"])]
+            outcome, value, _msg = attacks[st["attack_key"]]
             bad = degenerate(value["user_prompt"]) if outcome == "ok" else None
             if outcome != "ok" or bad:
                 reason = f"attacker {outcome}" if outcome != "ok" else f"prompt {bad}"
@@ -213,12 +218,12 @@ class _Run:
                 st["user"] = value["user_prompt"]
         for side, agent, builder in (("chosen", A.COMPLIER, A.complier_prompt),
                                      ("rejected", A.VIOLATOR, A.violator_prompt)):
-            got = self.call(agent, [(key_of(k, agent.name, agent.version, st["user"]),
-                                     st["sc"].id, builder(st["sc"], self.rules_of(st["sc"]),
-                                                          st["user"]))
+            keys = {k: key_of(k, agent.name, agent.version, st["user"]) for k, st in live.items()}
+            got = self.call(agent, [(keys[k], st["sc"].id,
+                                     builder(st["sc"], self.rules_of(st["sc"]), st["user"]))
                                     for k, st in live.items()])
             for k, st in live.items():
-                outcome, value, _ = got[key_of(k, agent.name, agent.version, st["user"])]
+                outcome, value, _ = got[keys[k]]
                 st[side] = value["response"] if outcome == "ok" else None
                 st[f"{side}_note"] = f"{agent.name} {outcome}"
         for round_no in range(self.s.rounds + 1):
@@ -233,10 +238,8 @@ class _Run:
                     checks.append((st["sc"], st["user"], st[side], want, k, side))
             verdicts = self.verify([(sc, u, r, w) for sc, u, r, w, _, _ in checks])
             revise = []
-            for sc, user, reply, want, k, side in checks:
-                vk = key_of("verify", sc.id, A.VERIFIER.version, self.backend.model_hash, user,
-                            reply, want)
-                agree, why = verdicts[vk]
+            for (_sc, _user, _reply, want, k, side), (agree, why) in zip(checks, verdicts,
+                                                                         strict=True):
                 st = live[k]
                 st[f"{side}_why"] = why
                 if agree:
@@ -248,14 +251,15 @@ class _Run:
             if not revise:
                 break
             self.result.agent_calls["revisions"] += len(revise)
+            rkeys = [key_of(k, "reviser", A.REVISER.version, round_no, live[k][side])
+                     for k, side, _w, _y in revise]
             got = self.call(A.REVISER, [
-                (key_of(k, "reviser", A.REVISER.version, round_no, live[k][side]), live[k]["sc"].id,
+                (rk, live[k]["sc"].id,
                  A.reviser_prompt(self.rules_of(live[k]["sc"]), live[k]["user"], live[k][side],
                                   want, why, live[k]["sc"]))
-                for k, side, want, why in revise])
-            for k, side, _want, _why in revise:
-                outcome, value, _ = got[key_of(k, "reviser", A.REVISER.version, round_no,
-                                               live[k][side])]
+                for rk, (k, side, want, why) in zip(rkeys, revise, strict=True)])
+            for rk, (k, side, _want, _why) in zip(rkeys, revise, strict=True):
+                outcome, value, _ = got[rk]
                 if outcome == "ok":
                     live[k][side] = value["response"]
                     live[k]["rounds"] = round_no + 1
