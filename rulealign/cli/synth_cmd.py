@@ -125,7 +125,8 @@ def run_cmd(args: argparse.Namespace) -> int:
     print()
     table(["file", "rows"], sorted(counts.items()))
     print(f"\n{len(result.pairs)} pairs accepted of {len(result.scenarios)} scenarios "
-          f"({len(result.examples) - len(result.pairs)} question/answer examples) in "
+          f"({sum(e.kind == 'sft' for e in result.examples)} question/answer examples, "
+          f"{len(result.prompts)} prompts for the audit) in "
           f"{result.seconds:.0f} s; {result.generated} model calls "
           f"({result.generated and sum(result.agent_calls.values())} by agent: "
           f"{dict(result.agent_calls)})")

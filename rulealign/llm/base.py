@@ -18,6 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -103,6 +104,17 @@ def _sha(obj: object) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
+def adapter_hash(adapter: str | Path) -> str:
+    """Content hash of a LoRA adapter folder (its config and weights), so a retrained adapter
+    in the same folder is never mistaken for the old one."""
+    folder = Path(adapter)
+    h = hashlib.sha256()
+    for f in sorted(folder.glob("adapter_*")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16] if h.digest() != hashlib.sha256().digest() else str(folder)
+
+
 def output_schema(output_type: type[BaseModel] | None) -> dict[str, Any] | None:
     return None if output_type is None else output_type.model_json_schema()
 
@@ -166,7 +178,8 @@ class Backend(ABC):
         if adapter is not None and not self.supports_lora:
             raise ValueError(f"backend {self.name!r} cannot load LoRA adapters")
         settings = sampling.model_dump(mode="json")
-        keys = [_sha([self.model_hash, adapter, settings, chat, schema, constrain])
+        adapter_key = adapter and adapter_hash(adapter)   # the weights, not the folder name
+        keys = [_sha([self.model_hash, adapter_key, settings, chat, schema, constrain])
                 for chat in prompts]
 
         results: dict[int, Generation] = {}

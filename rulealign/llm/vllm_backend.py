@@ -29,6 +29,10 @@ def on_gpu() -> bool:
     return bool(torch.cuda.is_available())
 
 
+#: Prefill token budget per engine step on CPU (see ``VLLMBackend.__init__``).
+CPU_PREFILL_TOKENS = 16384
+
+
 class VLLMBackend(Backend):
     name = "vllm"
     supports_schema = True
@@ -54,6 +58,13 @@ class VLLMBackend(Backend):
             "backend": "xgrammar", "disable_any_whitespace": True}}
         if enable_lora:
             extra.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=2)
+        if not gpu:
+            # vLLM rewinds a seeded request's random generator after a partial (chunked)
+            # prefill with a CUDA-only call; on CPU that kills the engine ("CPU Generator does
+            # not use offset"). A large prefill budget, and batches cut to fit it (below),
+            # mean no prefill is ever chunked.
+            extra.update(max_num_batched_tokens=CPU_PREFILL_TOKENS)
+        self.gpu = gpu
         self.ref = ref
         self.llm: Any = LLM(
             model=str(ref.path), tokenizer=str(ref.path), dtype=dtype,  # type: ignore[arg-type]
@@ -88,8 +99,11 @@ class VLLMBackend(Backend):
             stop=list(sampling.stop) or None, structured_outputs=structured,
         ) for chat in prompts]
         messages: Any = [list(c) for c in prompts]
-        outs = self.llm.chat(messages, params, use_tqdm=False,
-                             lora_request=self._lora(adapter))
+        lora = self._lora(adapter)
+        outs: list[Any] = []
+        for lo, hi in self._groups(messages):
+            outs.extend(self.llm.chat(messages[lo:hi], params[lo:hi], use_tqdm=False,
+                                      lora_request=lora))
         result = []
         for o in outs:
             comp = o.outputs[0]
@@ -97,6 +111,23 @@ class VLLMBackend(Backend):
             result.append(RawOutput(comp.text, finish, len(o.prompt_token_ids or ()),
                                     len(comp.token_ids)))
         return result
+
+    def _groups(self, messages: list[Any]) -> list[tuple[int, int]]:
+        """Index ranges whose prompts together fit one unchunked prefill (CPU only)."""
+        if self.gpu:
+            return [(0, len(messages))]
+        tok = self.llm.get_tokenizer()
+        sizes = [len(tok.encode(tok.apply_chat_template(m, tokenize=False,
+                                                        add_generation_prompt=True),
+                                add_special_tokens=False)) for m in messages]
+        groups, lo, total = [], 0, 0
+        for i, n in enumerate(sizes):
+            if i > lo and total + n > CPU_PREFILL_TOKENS - 256:
+                groups.append((lo, i))
+                lo, total = i, 0
+            total += n
+        groups.append((lo, len(messages)))
+        return groups
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)

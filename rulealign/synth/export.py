@@ -6,6 +6,7 @@ under ``meta``):
 * ``sft.{split}.jsonl`` — ``messages``: question/answer data and the compliant replies;
 * ``pairs.{split}.jsonl`` — ``prompt`` / ``chosen`` / ``rejected``;
 * ``kto.{split}.jsonl`` — ``prompt`` / ``completion`` / ``label`` (unpaired);
+* ``prompts.{split}.jsonl`` — ``messages``: every scenario's prompt, for the generative audit;
 * ``examples.jsonl`` — every :class:`Example` in full; ``coverage.json``.
 """
 
@@ -26,16 +27,18 @@ from rulealign.synth.models import AXES, Example, Scenario
 def _meta(ex: Example) -> dict[str, Any]:
     return {"id": ex.id, "rule_ids": list(ex.rule_ids), "clause_ids": list(ex.clause_ids),
             "scenario": ex.scenario.id, "axis": ex.scenario.axis, "side": ex.scenario.side,
-            "provenance": ex.provenance.model_dump(mode="json")}
+            "expected": ex.scenario.expected, "provenance": ex.provenance.model_dump(mode="json")}
 
 
 def rows_for(examples: Sequence[Example], split: str) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {"sft": [], "pairs": [], "kto": []}
+    out: dict[str, list[dict[str, Any]]] = {"sft": [], "pairs": [], "kto": [], "prompts": []}
     for ex in examples:
         if ex.split != split:
             continue
         prompt = [dict(m) for m in ex.messages]
-        if ex.kind == "sft":
+        if ex.kind == "prompt":
+            out["prompts"].append({"messages": prompt, "meta": _meta(ex)})
+        elif ex.kind == "sft":
             out["sft"].append({"messages": [*prompt, {"role": "assistant",
                                                       "content": ex.completion}],
                                "meta": _meta(ex)})
@@ -91,6 +94,8 @@ def coverage(policy: Policy, scenarios: Sequence[Scenario], examples: Sequence[E
         matrix[rule.id] = row
     term_counts: Counter[str] = Counter()
     for e in examples:
+        if e.kind == "prompt":
+            continue
         for t in e.scenario.terms:
             term_counts[t] += 1
     terms = {t.id: term_counts.get(t.id, 0) for t in policy.terms}
@@ -106,5 +111,6 @@ def coverage(policy: Policy, scenarios: Sequence[Scenario], examples: Sequence[E
         "terms_unused_by_rules": sorted(t for t in terms if t not in used),
         "conflicts": {c.id: c.id in covered_conflicts for c in opposing},
         "by_split": dict(Counter(f"{e.kind}/{e.split}" for e in examples)),
+        "prompts": dict(Counter(e.split for e in examples if e.kind == "prompt")),
     }
 

@@ -13,7 +13,9 @@ Axis = Literal["threshold", "condition", "exception", "term_variant", "actor", "
 AXES: tuple[str, ...] = ("threshold", "condition", "exception", "term_variant", "actor",
                          "conflict", "benign")
 Side = Literal["inside", "outside"]
-ExampleKind = Literal["sft", "pair", "unpaired"]
+#: ``prompt``: a scenario's user prompt with no answer, for the generative audit (kept for
+#: every scenario whose attacker wrote a usable prompt, accepted pair or not).
+ExampleKind = Literal["sft", "pair", "unpaired", "prompt"]
 
 
 class Scenario(Contract):

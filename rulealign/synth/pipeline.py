@@ -69,6 +69,10 @@ class SynthResult:
     def pairs(self) -> list[Example]:
         return [e for e in self.examples if e.kind == "pair"]
 
+    @property
+    def prompts(self) -> list[Example]:
+        return [e for e in self.examples if e.kind == "prompt"]
+
 
 def split_of(scenario_id: str, heldout: float) -> str:
     bucket = int(hashlib.sha256(scenario_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
@@ -166,7 +170,7 @@ class _Run:
             judge_items.append((k, sc, user, reply, want))
         if judge_items:
             got = self.call(A.VERIFIER, [(k, sc.id, A.verifier_prompt(
-                self.rules_of(sc), user, reply, sc)) for k, sc, user, reply, want in judge_items],
+                self.rules_of(sc), user, reply, sc.expected)) for k, sc, user, reply, want in judge_items],
                 temperature=0.0)
             for k, sc, _user, _reply, want in judge_items:
                 outcome, value, message = got[k]
@@ -304,6 +308,34 @@ class _Run:
                        verdicts=verdicts,
                        provenance=self._provenance(self.item_key(sc), rules, st.get("rounds", 0)))
 
+    # -- prompts for the generative audit -------------------------------------------------------
+    def prompts(self, scenarios: list[Scenario]) -> list[Example]:
+        """Every scenario's attacker prompt (accepted pair or not), from the store."""
+        ikeys = {sc.id: self.item_key(sc) for sc in scenarios}
+        plans = self.store.outputs(key_of(k, "planner") for k in ikeys.values())
+        akeys = {sid: key_of(k, "attacker", A.ATTACKER.version, plans[key_of(k, "planner")][1])
+                 for sid, k in ikeys.items() if key_of(k, "planner") in plans}
+        attacks = self.store.outputs(akeys.values())
+        out, seen = [], set()
+        for sc in scenarios:
+            got = attacks.get(akeys.get(sc.id, ""))
+            if got is None or got[0] != "ok" or degenerate(got[1]["user_prompt"]):
+                continue
+            user = got[1]["user_prompt"]
+            if normalise(user) in seen:
+                continue
+            seen.add(normalise(user))
+            rules = self.rules_of(sc)
+            out.append(Example(
+                id=key_of("prompt", akeys[sc.id])[:16], kind="prompt",
+                split=split_of(sc.id, self.s.heldout),  # type: ignore[arg-type]
+                rule_ids=sc.rule_ids,
+                clause_ids=tuple(dict.fromkeys(c for r in rules for c in r.clause_ids)),
+                scenario=sc, messages=({"role": "system", "content": A.system_context(rules)},
+                                       {"role": "user", "content": user}),
+                provenance=self._provenance(akeys[sc.id], rules)))
+        return out
+
     # -- question/answer SFT data from the clauses -------------------------------------------------
     def run_qa(self) -> list[Example]:
         cited: dict[str, list[Rule]] = defaultdict(list)
@@ -373,11 +405,11 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
             run.result.dropped[_reason_class(reason or "")] += 1
             run.result.cell_reasons[f"{sc.rule_ids[0]}/{sc.axis}"] = reason or "dropped"
             run.result.drop_reasons[sc.id] = reason or "dropped"
-    if s.spec_examples:
-        pairs = labelled_pairs(policy, s, run.spec_hash) + pairs
-    pairs = _dedup(pairs, run.result)
+    labelled = labelled_pairs(policy, s, run.spec_hash) if s.spec_examples else []
+    pairs = _dedup(labelled + pairs, run.result)
+    prompts = run.prompts(scenarios) + [_as_prompt(ex) for ex in labelled]
     qa = run.run_qa() if s.qa_per_clause else []
-    run.result.examples = pairs + qa
+    run.result.examples = pairs + qa + prompts
     run.result.seconds = time.perf_counter() - t0
     return run.result
 
@@ -410,6 +442,11 @@ def labelled_pairs(policy: Policy, settings: SynthSettings, spec_hash: str) -> l
                                       rule_hashes={rule.id: rule.content_hash()},
                                       templates={}, trace=sid)))
     return out
+
+
+def _as_prompt(ex: Example) -> Example:
+    return ex.model_copy(update={"id": key_of("prompt", ex.id)[:16], "kind": "prompt",
+                                 "chosen": None, "rejected": None, "verdicts": ()})
 
 
 def _reason_class(reason: str) -> str:

@@ -29,7 +29,9 @@ def respond(chat: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
                                           f"{situation[:200]}"})
     if title == "Judgement":
         verdict = "violates" if "[bad]" in user.split("Assistant:", 1)[1] else "complies"
-        return json.dumps({"verdict": verdict, "rationale": "scripted judgement"})
+        clause = user.split("(clause ", 1)[1].split(")", 1)[0].split(",")[0]
+        return json.dumps({"verdict": verdict, "cited_clause": clause,
+                           "rationale": "scripted judgement"})
     if title == "Question":
         return json.dumps({"question": f"What does the policy say here ({_tag(user)})?"})
     if title == "Answer":

@@ -70,7 +70,7 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
         assert ex.provenance.spec_hash == policy.content_hash()
         assert set(ex.rule_ids) <= set(ex.provenance.rule_hashes)
         assert ex.provenance.backend == "spec" or ex.provenance.templates["verifier"] == \
-            "verifier-v1"
+            "verifier-v2"
     for ex in result.pairs:
         if ex.scenario.axis == "labelled":  # written by the spec's author
             continue
@@ -87,6 +87,15 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
     assert ds[0]["chosen"][0]["role"] == "assistant"
     kto = [json.loads(x) for x in (tmp_path / "data" / "kto.train.jsonl").read_text().splitlines()]
     assert {r["label"] for r in kto} == {True, False}
+    # every scenario with a usable attacker prompt (pair accepted or not) is kept for the
+    # generative audit, in the same split as its scenario
+    prompts = result.prompts
+    assert len(prompts) >= len([p for p in result.pairs if p.scenario.axis != "labelled"])
+    assert counts["prompts.train.jsonl"] + counts["prompts.heldout.jsonl"] == len(prompts)
+    split_of_scenario = {e.scenario.id: e.split for e in result.pairs}
+    for p in prompts:
+        assert p.messages[-1]["role"] == "user" and p.chosen is None
+        assert split_of_scenario.get(p.scenario.id, p.split) == p.split
 
 
 def test_a_second_run_asks_the_model_nothing(acme, tmp_path) -> None:
