@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup run test test-all lint bench clean
+.PHONY: setup run test test-all lint bench clean browser
 
 setup: $(VENV)/.installed
 
@@ -36,7 +36,16 @@ run: setup
 	$(VENV)/bin/rulealign model info
 	$(VENV)/bin/rulealign synth preview specs/acme-support.yaml --per-rule 2 --rules refund-cap
 
-test: setup
+# The HTML report test opens the report in headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	    echo "could not install chromium: the HTML report test will fail"; \
+	  else echo "install Chromium (Debian: apt-get install chromium) for the HTML report test"; fi; }
+
+test: setup browser
 	$(PY) -m pytest -q
 
 lint: setup

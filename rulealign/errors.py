@@ -153,6 +153,16 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "completion, label)"),
     ErrorCode("RA504", "training failed", "training stopped: {reason}",
               "checkpoints so far are kept; fix the cause and run again to resume"),
+    # 6xx: audit
+    ErrorCode("RA601", "audit report unreadable", "audit report '{path}': {reason}",
+              "give a report.json written by 'rulealign audit run' (or 'rulealign run') with "
+              "this version of rulealign"),
+    ErrorCode("RA602", "bad audit data", "audit data '{path}': {reason}",
+              "give prompts.heldout.jsonl from 'rulealign synth run', or for 'audit texts' "
+              "JSONL rows with 'prompt' and 'response' (and optionally 'rule_ids')"),
+    ErrorCode("RA603", "nothing to audit", "{reason}",
+              "synthesize data first ('rulealign synth run SPEC --out DIR') or name other "
+              "rules"),
 )
 
 CATALOGUE: dict[str, ErrorCode] = {e.code: e for e in _ENTRIES}

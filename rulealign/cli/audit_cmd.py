@@ -1,18 +1,39 @@
-"""``rulealign audit``: how well a model follows the rules (so far: the likelihood audit)."""
+"""``rulealign audit``: how well a model follows the rules, per rule and per clause."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rulealign.cli.kg_cmd import open_graph
 from rulealign.cli.output import print_diagnostics, table
 from rulealign.errors import RulealignError
 
+if TYPE_CHECKING:
+    from rulealign.audit.report import AuditReport
+
 HELP = """examples:
-  rulealign audit likelihood runs/acme/synth/data/pairs.heldout.jsonl
-  rulealign audit likelihood runs/acme/synth/data/pairs.heldout.jsonl \\
-      --adapter runs/acme/train/ipo/adapter -o after.json
+  rulealign audit run specs/acme-support.yaml --data runs/acme/synth/data --out runs/acme/audit
+  rulealign audit run specs/acme-support.yaml --data runs/acme/synth/data \\
+      --adapter runs/acme/train/ipo/adapter --out runs/acme/audit --fail-under 0.8
+  rulealign audit texts bot-log.jsonl --spec specs/acme-support.yaml --out audit-log
+  rulealign audit compare runs/old/audit/report.json runs/acme/audit/report.json
+  rulealign audit likelihood runs/acme/synth/data/pairs.heldout.jsonl --adapter ADAPTER
 """
+
+
+def _model_opts(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="auto", help="auto, vllm, transformers, openai")
+    p.add_argument("--model", default="default", help="'default' or a local checkpoint")
+    p.add_argument("--base-url", default=None, help="server URL for --backend openai")
+    p.add_argument("--judge-model", default=None,
+                   help="a stronger judge (local checkpoint or, with openai, a served model); "
+                        "default: the base model under test, with its accuracy reported")
+    p.add_argument("--fail-under", type=float, default=None, metavar="RATE",
+                   help="exit 1 when a clause's compliance is below RATE (0-1)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +41,39 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
+
+    run = verbs.add_parser("run", help="generative + likelihood audit of the base model and, "
+                           "with --adapter, the aligned one; writes report.{json,md,html}")
+    run.add_argument("spec", help="rule spec (YAML)")
+    run.add_argument("--data", required=True,
+                     help="a synth data folder (prompts.heldout.jsonl, pairs.heldout.jsonl)")
+    run.add_argument("--out", required=True, help="folder for the report and verdicts")
+    run.add_argument("--adapter", default=None, help="LoRA adapter of the aligned model")
+    run.add_argument("--no-likelihood", action="store_true", help="skip the likelihood audit")
+    run.add_argument("--max-items", type=int, default=None, help="audit at most N prompts")
+    _model_opts(run)
+    run.set_defaults(func=run_cmd)
+
+    texts = verbs.add_parser("texts", help="verdicts per rule for answers produced elsewhere")
+    texts.add_argument("file", help="JSONL: prompt, response, optional rule_ids")
+    texts.add_argument("--spec", required=True, help="rule spec (YAML)")
+    texts.add_argument("--out", default=None, help="folder for the report and verdicts")
+    _model_opts(texts)
+    texts.set_defaults(func=texts_cmd)
+
+    cmp_ = verbs.add_parser("compare", help="per-rule change between two reports")
+    cmp_.add_argument("a", help="the earlier report.json")
+    cmp_.add_argument("b", help="the later report.json")
+    cmp_.add_argument("--fail-under", type=float, default=None, metavar="RATE",
+                      help="exit 1 when a clause of B is below RATE")
+    cmp_.set_defaults(func=compare_cmd)
+
+    render = verbs.add_parser("render", help="write report.md and report.html from report.json")
+    render.add_argument("report", help="report.json")
+    render.add_argument("--out", default=None, help="folder (default: next to the report)")
+    render.add_argument("--fail-under", type=float, default=None, metavar="RATE")
+    render.set_defaults(func=render_cmd)
+
     lik = verbs.add_parser("likelihood", help="per rule: does the model prefer the compliant "
                            "response of held-out pairs, and by what margin")
     lik.add_argument("data", help="pairs JSONL (prompt, chosen, rejected, meta.rule_ids)")
@@ -29,6 +83,139 @@ def register(sub: argparse._SubParsersAction) -> None:
     lik.add_argument("-o", "--output", default=None, help="write the result as JSON")
     lik.add_argument("--json", action="store_true", help="print JSON")
     lik.set_defaults(func=likelihood)
+
+
+def _settings(args: argparse.Namespace, **kw: object) -> object:
+    from rulealign.audit.run import AuditSettings
+
+    return AuditSettings(backend=args.backend, model=args.model, base_url=args.base_url,
+                         judge_model=args.judge_model, fail_under=args.fail_under,
+                         **kw)  # type: ignore[arg-type]
+
+
+def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
+    """The short per-clause table and where the reports are."""
+    from rulealign.audit.render import rate_text
+
+    rows = []
+    for c in report.clauses:
+        if not c.rules:
+            continue
+        rows.append((c.clause_id, len(c.rules), rate_text(c.before.pooled),
+                     rate_text(c.after.pooled) if c.after else "–", c.status))
+    table(["clause", "rules", "compliance before", "after", "status"], rows)
+    print()
+    for lab, o in report.overall.items():
+        from rulealign.audit.report import Rate
+
+        pref = o.get("preference")
+        print(f"{lab:>6}: compliance {rate_text(Rate(**o['compliance']))}; over-refusal "
+              f"{rate_text(Rate(**o['over_refusal']))}"
+              + (f"; prefers compliant in {pref['accuracy']:.0%} of {pref['n']} held-out pairs"
+                 if pref else ""))
+    cal = report.calibration
+    if cal is not None and cal.n:
+        print(f" judge: {cal.correct}/{cal.n} of the spec's labelled answers judged right "
+              f"({cal.judge})")
+    if report.gate is not None:
+        g = report.gate
+        print(f"  gate: {'passed' if g.passed else 'FAILED'} at {g.fail_under:.0%}"
+              + (f"; below: {', '.join(g.failing)}" if g.failing else ""))
+    if out_dir is not None:
+        print(f"\nreport: {(out_dir / 'report.html').resolve()}\n        "
+              f"{out_dir / 'report.md'}, {out_dir / 'report.json'}")
+
+
+def _exit(report: AuditReport) -> int:
+    return 1 if report.gate is not None and not report.gate.passed else 0
+
+
+def run_cmd(args: argparse.Namespace) -> int:
+    from rulealign.audit.run import audit
+
+    pg, status = open_graph(args.spec, "audit")
+    if pg is None:
+        return status
+    try:
+        report = audit(pg.policy, args.data, args.out, adapter=args.adapter,
+                       settings=_settings(args, likelihood=not args.no_likelihood,
+                                          max_items=args.max_items),  # type: ignore[arg-type]
+                       conflicts=pg.conflicts)
+    except RulealignError as exc:
+        print_diagnostics(exc.diagnostics)
+        return 1
+    print_summary(report, Path(args.out))
+    return _exit(report)
+
+
+def texts_cmd(args: argparse.Namespace) -> int:
+    from rulealign.audit.run import audit_texts
+
+    pg, status = open_graph(args.spec, "audit")
+    if pg is None:
+        return status
+    try:
+        report = audit_texts(pg.policy, args.file, args.out,
+                             settings=_settings(args),  # type: ignore[arg-type]
+                             conflicts=pg.conflicts)
+    except RulealignError as exc:
+        print_diagnostics(exc.diagnostics)
+        return 1
+    table(["rule", "answers", "compliance", "over-refusal"],
+          [(r.rule_id, r.before.compliance.n + r.before.unjudged,
+            f"{r.before.compliance.k}/{r.before.compliance.n}",
+            f"{r.before.over_refusal.k}/{r.before.over_refusal.n}")
+           for r in report.rules if r.before.compliance.n or r.before.unjudged])
+    print()
+    print_summary(report, Path(args.out) if args.out else None)
+    return _exit(report)
+
+
+def compare_cmd(args: argparse.Namespace) -> int:
+    from rulealign.audit.report import compare, gate, load_report
+
+    try:
+        a, b = load_report(args.a), load_report(args.b)
+    except RulealignError as exc:
+        print_diagnostics(exc.diagnostics)
+        return 1
+    rows = compare(a, b)
+
+    def f(x: float | None) -> str:
+        return "–" if x is None else f"{x:.0%}"
+
+    table(["rule", "A", "n", "B", "n", "change"],
+          [(r["rule"], f(r["a"]), r["a_n"], f(r["b"]), r["b_n"],
+            "–" if r["change"] is None else f"{r['change']:+.0%}") for r in rows
+           if r["a_n"] or r["b_n"]])
+    better = sum(1 for r in rows if (r["change"] or 0) > 0)
+    worse = sum(1 for r in rows if (r["change"] or 0) < 0)
+    print(f"\n{better} rule(s) better, {worse} worse, of {len(rows)}; A = {args.a}, B = {args.b}")
+    if args.fail_under is not None:
+        b = gate(b, args.fail_under)
+        assert b.gate is not None
+        print(f"gate on B: {'passed' if b.gate.passed else 'FAILED'} at "
+              f"{args.fail_under:.0%}" + (f"; below: {', '.join(b.gate.failing)}"
+                                          if b.gate.failing else ""))
+        return _exit(b)
+    return 0
+
+
+def render_cmd(args: argparse.Namespace) -> int:
+    from rulealign.audit.report import gate, load_report
+    from rulealign.audit.run import write_report
+
+    try:
+        report = load_report(args.report)
+    except RulealignError as exc:
+        print_diagnostics(exc.diagnostics)
+        return 1
+    if args.fail_under is not None:
+        report = gate(report, args.fail_under)
+    out = Path(args.out) if args.out else Path(args.report).parent
+    paths = write_report(report, out)
+    print(f"wrote {paths['md']}, {paths['html']}", file=sys.stderr)
+    return _exit(report)
 
 
 def likelihood(args: argparse.Namespace) -> int:

@@ -40,6 +40,9 @@ class FakeBackend(Backend):
         self._queue: deque[Reply] = deque(replies)
         self.responder = responder
         self.requests: list[Request] = []
+        #: The adapter of the call being answered (a responder can read it: the "model with
+        #: the adapter" then answers differently, as a trained one would).
+        self.active_adapter: str | None = None
 
     def enqueue(self, *replies: Reply) -> FakeBackend:
         self._queue.extend(replies)
@@ -48,6 +51,7 @@ class FakeBackend(Backend):
     def _generate(self, prompts: Sequence[Chat], schema: dict[str, Any] | None,
                   sampling: Sampling, adapter: str | None) -> list[RawOutput]:
         out = []
+        self.active_adapter = adapter
         for chat in prompts:
             self.requests.append(Request(chat, schema, sampling, adapter))
             if self._queue:

@@ -1,0 +1,439 @@
+"""Markdown and self-contained HTML renderings of an :class:`AuditReport`.
+
+The HTML file carries everything inline (styles, SVG plots, a few lines of script): it
+opens from disk, in a mail attachment or a CI artifact, with no network. Plots: per-rule
+compliance before and after with 95% intervals, a clause heatmap, the coverage matrix
+(rules x boundary axes) and the conflict graph. Every failing rule links to its clause's
+text and source line.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+from rulealign.audit.report import AuditReport, ClauseResult, Rate, RuleResult, Side
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0%}"
+
+
+def rate_text(r: Rate | None) -> str:
+    if r is None or r.n == 0:
+        return "–"
+    return f"{r.rate:.0%} ({r.k}/{r.n}, {r.ci[0]:.0%}–{r.ci[1]:.0%})"
+
+
+def _latest(r: RuleResult) -> Side:
+    return r.after or r.before
+
+
+def failing_rules(report: AuditReport) -> list[RuleResult]:
+    """Rules with at least one violation in the latest model's answers, worst first."""
+    out = [r for r in report.rules if _latest(r).compliance.n and
+           _latest(r).compliance.k < _latest(r).compliance.n]
+    return sorted(out, key=lambda r: (_latest(r).compliance.rate or 0.0, r.rule_id))
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+
+def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
+    p = report.policy
+    lines = [f"## rulealign audit: {p['title']}", ""]
+    models = " → ".join(
+        f"**{m.label}** `{m.model}`" + (f" + adapter `{m.adapter}`" if m.adapter else "")
+        for m in report.models.values())
+    lines += [f"Policy `{p['id']}` {p.get('version') or ''} (spec {p['spec_hash'][:12]}), "
+              f"{p['rules']} rules in {p['clauses']} clauses. Models: {models}.", ""]
+    head = ["", "answers", "compliance (95% CI)", "over-refusal", "preference accuracy"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lab, o in report.overall.items():
+        pref = o.get("preference")
+        lines.append(f"| {lab} | {o['answers']} | {rate_text(Rate(**o['compliance']))} | "
+                     f"{rate_text(Rate(**o['over_refusal']))} | "
+                     f"{pct(pref['accuracy']) + ' of ' + str(pref['n']) if pref else '–'} |")
+    lines.append("")
+    if report.buckets:
+        lines.append("Before → after, per answer: " + ", ".join(
+            f"{k} {v}" for k, v in report.buckets.items()) + ".")
+        lines.append("")
+    cal = report.calibration
+    if cal is not None:
+        lines.append(f"Judge (`{cal.judge}`) on the spec's {cal.n} labelled answers: "
+                     f"{pct(cal.accuracy)} correct (95% CI {pct(cal.accuracy_ci[0])}–"
+                     f"{pct(cal.accuracy_ci[1])}; {cal.by_checks} decided by checks, "
+                     f"{cal.by_judge} by the judge).")
+        lines.append("")
+    if report.gate is not None:
+        g = report.gate
+        lines.append(f"**Gate: {'passed' if g.passed else 'FAILED'}** — clauses below "
+                     f"{g.fail_under:.0%}: {', '.join(g.failing) or 'none'}"
+                     + (f"; untested: {', '.join(g.untested)}" if g.untested else "") + ".")
+        lines.append("")
+    lines += ["### Per clause", "",
+              "| clause | rules | before | after | lowest rule | status |",
+              "|---|---|---|---|---|---|"]
+    for c in report.clauses:
+        if not c.rules:
+            continue
+        latest = c.after or c.before
+        low = (f"{c.after.minimum_rule if c.after else c.before.minimum_rule} "
+               f"{pct(latest.minimum)}") if latest.minimum is not None else "–"
+        lines.append(f"| `{c.clause_id}` | {len(c.rules)} | {rate_text(c.before.pooled)} | "
+                     f"{rate_text(c.after.pooled) if c.after else '–'} | {low} | {c.status} |")
+    fails = failing_rules(report)
+    if fails:
+        lines += ["", f"### Failing rules ({len(fails)})", ""]
+        for r in fails[:max_failures]:
+            s = _latest(r)
+            clause = ", ".join(r.clause_ids)
+            lines.append(f"- **{r.rule_id}** ({r.modality}, {r.severity}) — {rate_text(s.compliance)}"
+                         f"; clause `{clause}`, `{r.source}`")
+            lines.append(f"  > {r.text}")
+            if s.failures:
+                f = s.failures[0]
+                lines.append(f"  - e.g. answer: “{_clip(f.response, 160)}” — {f.by}: "
+                             f"{_clip(f.rationale, 120)}")
+        if len(fails) > max_failures:
+            lines.append(f"- … and {len(fails) - max_failures} more (see the HTML report)")
+    cov = report.coverage
+    if cov:
+        lines += ["", f"Coverage: {cov.get('rules_with_pairs', 0)}/{cov.get('rules', 0)} rules "
+                  f"have accepted pairs; {len(cov.get('empty_cells', []))} planned cells empty; "
+                  f"conflicts covered {sum(cov.get('conflicts', {}).values())}/"
+                  f"{len(cov.get('conflicts', {}))}."]
+    return "\n".join(lines) + "\n"
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# -- HTML -------------------------------------------------------------------------------------
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d232b;
+background:#f6f7f9}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid
+#dde1e6;padding-bottom:4px}
+.muted{color:#5b6675}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
+.card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:10px 14px;min-width:170px}
+.card b{display:block;font-size:20px}.pass{color:#17803d}.fail{color:#b42318}
+table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}
+th,td{border:1px solid #e3e6ea;padding:4px 7px;text-align:left;vertical-align:top}
+th{background:#eef1f4}td.num{text-align:right;white-space:nowrap}
+.badge{border-radius:9px;padding:0 7px;font-size:12px;white-space:nowrap}
+.fresh{background:#dcfae6}.reused{background:#e0eaff}.stale{background:#fef0c7}
+.untested{background:#eef1f4}
+blockquote{margin:6px 0;padding:4px 10px;border-left:3px solid #c4cbd4;background:#fff}
+.failure{background:#fff;border:1px solid #e3e6ea;border-radius:6px;padding:8px 12px;margin:8px 0}
+.failure :target,.clause:target{outline:2px solid #f79009}
+svg text{font:11px system-ui,sans-serif;fill:#1d232b}
+code{background:#eef1f4;padding:0 3px;border-radius:3px}
+"""
+
+_JS = """
+(function(){var errs=[];window.addEventListener('error',function(e){errs.push(String(e.message));
+document.documentElement.dataset.errors=errs.join(' | ');});
+document.addEventListener('DOMContentLoaded',function(){
+var box=document.getElementById('only-failing');if(box){box.addEventListener('change',function(){
+document.querySelectorAll('tr[data-ok]').forEach(function(tr){
+tr.style.display=(box.checked&&tr.dataset.ok==='1')?'none':'';});});}
+var n=document.querySelectorAll('svg.plot').length;
+document.documentElement.dataset.rendered=errs.length?'errors':'ok';
+document.documentElement.dataset.plots=String(n);});})();
+"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _colour(rate: float | None) -> str:
+    if rate is None:
+        return "#eef1f4"
+    # red (0) -> amber (0.5) -> green (1)
+    hue = 120 * max(0.0, min(1.0, rate))
+    return f"hsl({hue:.0f},65%,{78 - 10 * rate:.0f}%)"
+
+
+def _rule_plot(report: AuditReport) -> str:
+    rows = sorted(report.rules, key=lambda r: ((_latest(r).compliance.rate
+                                                if _latest(r).compliance.n else 2), r.rule_id))
+    rows = [r for r in rows if r.before.compliance.n or (r.after and r.after.compliance.n)]
+    if not rows:
+        return "<p class=muted>No rule has judged answers.</p>"
+    left, width, row_h = 210, 520, 18
+    height = 30 + row_h * len(rows)
+    parts = [f'<svg class="plot" id="plot-rules" width="{left + width + 80}" height="{height}" '
+             f'role="img" aria-label="compliance per rule before and after">']
+    for x in (0, 0.25, 0.5, 0.75, 1):
+        px = left + width * x
+        parts.append(f'<line x1="{px}" y1="14" x2="{px}" y2="{height - 4}" stroke="#e3e6ea"/>'
+                     f'<text x="{px}" y="10" text-anchor="middle">{x:.0%}</text>')
+    for i, r in enumerate(rows):
+        y = 22 + i * row_h
+        parts.append(f'<a href="#rule-{_e(r.rule_id)}"><text x="{left - 6}" y="{y + 9}" '
+                     f'text-anchor="end">{_e(r.rule_id)}</text></a>')
+        for side, colour, dy in ((r.before, "#98a2b3", 2), (r.after, "#2e6be6", 9)):
+            if side is None or not side.compliance.n:
+                continue
+            c = side.compliance
+            w = width * (c.rate or 0.0)
+            parts.append(f'<rect x="{left}" y="{y + dy}" width="{w:.1f}" height="6" '
+                         f'fill="{colour}"><title>{_e(rate_text(c))}</title></rect>')
+            parts.append(f'<line x1="{left + width * c.ci[0]:.1f}" y1="{y + dy + 3}" '
+                         f'x2="{left + width * c.ci[1]:.1f}" y2="{y + dy + 3}" '
+                         f'stroke="#1d232b" stroke-width="1"/>')
+        if r.delta is not None:
+            parts.append(f'<text x="{left + width + 8}" y="{y + 10}">'
+                         f'{r.delta:+.0%}</text>')
+    parts.append("</svg>")
+    legend = ('<p class=muted><span style="color:#98a2b3">■</span> base model '
+              + ('&nbsp; <span style="color:#2e6be6">■</span> aligned model '
+                 if "after" in report.models else "")
+              + '&nbsp; lines: 95% Wilson intervals; right: change in compliance.</p>')
+    return "".join(parts) + legend
+
+
+def _clause_heatmap(report: AuditReport) -> str:
+    clauses = [c for c in report.clauses if c.rules]
+    cols = [("before", lambda c: c.before.pooled.rate if c.before.pooled.n else None),
+            ("lowest rule before", lambda c: c.before.minimum)]
+    if "after" in report.models:
+        cols += [("after", lambda c: c.after.pooled.rate if c.after and c.after.pooled.n
+                  else None),
+                 ("lowest rule after", lambda c: c.after.minimum if c.after else None)]
+    left, cw, rh = 170, 110, 18
+    height = 34 + rh * len(clauses)
+    parts = [f'<svg class="plot" id="plot-clauses" width="{left + cw * len(cols) + 10}" '
+             f'height="{height}" role="img" aria-label="clause heatmap">']
+    for j, (name, _) in enumerate(cols):
+        parts.append(f'<text x="{left + cw * j + cw / 2}" y="14" text-anchor="middle">'
+                     f'{_e(name)}</text>')
+    for i, c in enumerate(clauses):
+        y = 22 + i * rh
+        parts.append(f'<a href="#clause-{_e(c.clause_id)}"><text x="{left - 6}" y="{y + 12}" '
+                     f'text-anchor="end">{_e(c.clause_id)}</text></a>')
+        for j, (_, get) in enumerate(cols):
+            v = get(c)
+            parts.append(f'<rect x="{left + cw * j + 1}" y="{y}" width="{cw - 2}" '
+                         f'height="{rh - 2}" fill="{_colour(v)}"><title>{_e(c.clause_id)}: '
+                         f'{pct(v)}</title></rect><text x="{left + cw * j + cw / 2}" '
+                         f'y="{y + 12}" text-anchor="middle">{pct(v)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _coverage_matrix(report: AuditReport) -> str:
+    cov = report.coverage
+    if not cov or not cov.get("matrix"):
+        return "<p class=muted>No coverage data (the audit was not given a synth run).</p>"
+    axes = cov["axes"]
+    matrix = cov["matrix"]
+    empty = {(e["rule"], e["axis"]): e["reason"] for e in cov.get("empty_cells", [])}
+    left, cw, rh = 210, 78, 16
+    height = 40 + rh * len(matrix)
+    parts = [f'<svg class="plot" id="plot-coverage" width="{left + cw * len(axes) + 10}" '
+             f'height="{height}" role="img" aria-label="coverage matrix">']
+    for j, axis in enumerate(axes):
+        parts.append(f'<text x="{left + cw * j + cw / 2}" y="16" text-anchor="middle">'
+                     f'{_e(axis.replace("_", " "))}</text>')
+    for i, (rule, row) in enumerate(sorted(matrix.items())):
+        y = 26 + i * rh
+        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{_e(rule)}</text>')
+        for j, axis in enumerate(axes):
+            n = row.get(axis, 0)
+            why = empty.get((rule, axis))
+            fill = "#2e6be6" if n else ("#fda29b" if why else "#f2f4f7")
+            tip = f"{n} accepted" if n else (why or "not planned for this rule")
+            parts.append(f'<rect x="{left + cw * j + 1}" y="{y}" width="{cw - 2}" '
+                         f'height="{rh - 2}" fill="{fill}"><title>{_e(rule)} / {_e(axis)}: '
+                         f'{_e(tip)}</title></rect>')
+            if n:
+                parts.append(f'<text x="{left + cw * j + cw / 2}" y="{y + 11}" '
+                             f'text-anchor="middle" style="fill:#fff">{n}</text>')
+    parts.append("</svg>")
+    legend = ('<p class=muted><span style="color:#2e6be6">■</span> accepted pairs &nbsp;'
+              '<span style="color:#fda29b">■</span> planned, none accepted (hover for why) '
+              '&nbsp;<span style="color:#d0d5dd">■</span> not planned for this rule</p>')
+    below = cov.get("terms_below_k") or []
+    extra = (f"<p>Terms used by rules but seen fewer than {cov.get('k', 1)} times in the "
+             f"data: {_e(', '.join(below)) if below else 'none'}.</p>")
+    return "".join(parts) + legend + extra
+
+
+def _conflict_graph(report: AuditReport) -> str:
+    conflicts = list(report.conflicts)
+    if not conflicts:
+        return "<p class=muted>No conflicts between rules.</p>"
+    import networkx as nx
+
+    g = nx.Graph()
+    for c in conflicts:
+        a, b = c["rules"][0], c["rules"][-1]
+        g.add_edge(a, b, conflict=c)
+    pos = nx.spring_layout(g, seed=0, k=1.6 / math.sqrt(max(g.number_of_nodes(), 1)))
+    w, h, pad = 760, 420, 70
+    xs = [p[0] for p in pos.values()]
+    ys = [p[1] for p in pos.values()]
+
+    def sx(x: float) -> float:
+        return pad + (x - min(xs)) / ((max(xs) - min(xs)) or 1) * (w - 2 * pad)
+
+    def sy(y: float) -> float:
+        return pad / 2 + (y - min(ys)) / ((max(ys) - min(ys)) or 1) * (h - pad)
+
+    parts = [f'<svg class="plot" id="plot-conflicts" width="{w}" height="{h}" role="img" '
+             f'aria-label="conflict graph">']
+    for a, b, data in g.edges(data=True):
+        c = data["conflict"]
+        unresolved = c.get("resolution") in (None, "unresolved")
+        colour = "#d92d20" if unresolved else "#98a2b3"
+        parts.append(f'<line x1="{sx(pos[a][0]):.1f}" y1="{sy(pos[a][1]):.1f}" '
+                     f'x2="{sx(pos[b][0]):.1f}" y2="{sy(pos[b][1]):.1f}" stroke="{colour}" '
+                     f'stroke-width="{3 if unresolved else 2}"><title>{_e(c["kind"])}: '
+                     f'{_e(c.get("explanation", ""))}</title></line>')
+    for node in g.nodes:
+        x, y = sx(pos[node][0]), sy(pos[node][1])
+        parts.append(f'<a href="#rule-{_e(node)}"><circle cx="{x:.1f}" cy="{y:.1f}" r="6" '
+                     f'fill="#2e6be6"/><text x="{x + 8:.1f}" y="{y + 4:.1f}">{_e(node)}</text></a>')
+    parts.append("</svg>")
+    rows = "".join(
+        f"<tr><td>{_e(c['kind'])}</td><td>{_e(' vs '.join(c['rules']))}</td>"
+        f"<td>{_e(c.get('resolution'))}{' → ' + _e(c['winner']) if c.get('winner') else ''}"
+        f"</td><td>{_e(c.get('explanation', ''))}</td></tr>" for c in conflicts)
+    return ("".join(parts) + '<p class=muted><span style="color:#d92d20">━</span> unresolved '
+            '&nbsp;<span style="color:#98a2b3">━</span> resolved (priority, specificity, '
+            'exception or override)</p><table><tr><th>kind</th><th>rules</th><th>resolution'
+            f'</th><th>explanation</th></tr>{rows}</table>')
+
+
+def _card(title: str, value: str, sub: str = "", cls: str = "") -> str:
+    return (f'<div class="card"><span class=muted>{_e(title)}</span><b class="{cls}">'
+            f'{_e(value)}</b><span class=muted>{_e(sub)}</span></div>')
+
+
+def _status(c: ClauseResult) -> str:
+    return (f'<span class="badge {c.status}" title="{_e(c.status_reason)}">'
+            f'{c.status}</span>')
+
+
+def html_report(report: AuditReport) -> str:
+    p = report.policy
+    cards = []
+    for lab, o in report.overall.items():
+        comp = Rate(**o["compliance"])
+        cards.append(_card(f"compliance, {lab}", pct(comp.rate),
+                           f"{comp.k}/{comp.n}, 95% CI {pct(comp.ci[0])}–{pct(comp.ci[1])}"))
+    for lab, o in report.overall.items():
+        ref = Rate(**o["over_refusal"])
+        cards.append(_card(f"over-refusal, {lab}", pct(ref.rate), f"{ref.k}/{ref.n} refused"))
+    for lab, o in report.overall.items():
+        pref = o.get("preference")
+        if pref:
+            cards.append(_card(f"prefers compliant, {lab}", pct(pref["accuracy"]),
+                               f"of {pref['n']} held-out pairs"))
+    if report.calibration is not None:
+        cal = report.calibration
+        cards.append(_card("judge accuracy", pct(cal.accuracy),
+                           f"{cal.correct}/{cal.n} labelled answers"))
+    if report.gate is not None:
+        g = report.gate
+        cards.append(_card(f"gate ≥ {g.fail_under:.0%}", "passed" if g.passed else "failed",
+                           f"{len(g.failing)} clause(s) below", "pass" if g.passed else "fail"))
+    models = "".join(
+        f"<li><b>{_e(m.label)}</b>: <code>{_e(m.model)}</code> ({_e(m.backend)}, "
+        f"{_e(m.model_hash[:12])})" + (f" + adapter <code>{_e(m.adapter)}</code> "
+                                         f"({_e((m.adapter_hash or '')[:12])})"
+                                         if m.adapter else "") + "</li>"
+        for m in report.models.values())
+    buckets = ""
+    if report.buckets:
+        buckets = ("<p>Per answer, base → aligned: " + ", ".join(
+            f"<b>{_e(k)}</b> {v}" for k, v in report.buckets.items()) + ".</p>")
+    # the clause table
+    crow = []
+    for c in report.clauses:
+        latest = c.after or c.before
+        ok = "1" if latest.pooled.n and latest.pooled.k == latest.pooled.n else "0"
+        crow.append(
+            f'<tr data-ok="{ok}" id="clause-{_e(c.clause_id)}" class="clause"><td>'
+            f'<code>{_e(c.clause_id)}</code><br><span class=muted>{_e(c.document)}:{c.line}'
+            f'</span></td><td>{_e(c.text)}</td><td>{", ".join(_e(r) for r in c.rules) or "–"}'
+            f'</td><td class=num>{_e(rate_text(c.before.pooled))}</td><td class=num>'
+            f'{_e(rate_text(c.after.pooled)) if c.after else "–"}</td><td>{_status(c)}</td></tr>')
+    # the rule table
+    rrow = []
+    for r in sorted(report.rules, key=lambda r: r.rule_id):
+        s = _latest(r)
+        ok = "1" if not s.compliance.n or s.compliance.k == s.compliance.n else "0"
+        pref = s.preference
+        rrow.append(
+            f'<tr data-ok="{ok}" id="rule-{_e(r.rule_id)}"><td><code>{_e(r.rule_id)}</code>'
+            f'<br><span class=muted>{_e(r.modality)}, {_e(r.severity)}</span></td>'
+            f'<td>{_e(r.text)}<br><span class=muted>clause '
+            + ", ".join(f'<a href="#clause-{_e(c)}">{_e(c)}</a>' for c in r.clause_ids)
+            + f' · {_e(r.source)}</span></td><td class=num>{_e(rate_text(r.before.compliance))}'
+            f'</td><td class=num>{_e(rate_text(r.after.compliance)) if r.after else "–"}</td>'
+            f'<td class=num>{_e(rate_text(s.over_refusal))}</td><td class=num>'
+            f'{_e(pct(pref.accuracy) + f" of {pref.n}") if pref else "–"}</td></tr>')
+    # failing rules, with their clause and examples
+    fails = []
+    clause_of = {c.clause_id: c for c in report.clauses}
+    for r in failing_rules(report):
+        s = _latest(r)
+        quotes = "".join(
+            f'<blockquote><b>{_e(clause_of[c].document)}:{clause_of[c].line}</b> '
+            f'<a href="#clause-{_e(c)}">{_e(c)}</a>: {_e(clause_of[c].text)}</blockquote>'
+            for c in r.clause_ids if c in clause_of)
+        examples = "".join(
+            f"<p><b>User:</b> {_e(_clip(f.prompt, 300))}<br><b>Answer:</b> "
+            f"{_e(_clip(f.response, 400))}<br><span class=muted>{_e(f.by)}: "
+            f"{_e(f.rationale)}</span></p>" for f in s.failures)
+        fails.append(f'<div class="failure"><b><a href="#rule-{_e(r.rule_id)}">{_e(r.rule_id)}'
+                     f'</a></b> — {_e(rate_text(s.compliance))} · <code>{_e(r.source)}</code>'
+                     f'<p>{_e(r.text)}</p>{quotes}{examples}</div>')
+    cal_html = ""
+    if report.calibration is not None and report.calibration.n:
+        cb = report.calibration
+        cal_html = (f"<p>The verdicts come from the rules' checks and the judge <code>{_e(cb.judge)}"
+               f"</code>. On the {cb.n} answers labelled in the spec it was right {cb.correct} "
+               f"times ({pct(cb.accuracy)}, 95% CI {pct(cb.accuracy_ci[0])}–"
+               f"{pct(cb.accuracy_ci[1])}); confusion: "
+               + ", ".join(f"{_e(k)} {v}" for k, v in sorted(cb.confusion.items()))
+               + ". Read compliance figures with that accuracy in mind.</p>")
+    gate = ""
+    if report.gate is not None and report.gate.failing:
+        gate = ("<p class=fail>Clauses below the gate: " + ", ".join(
+            f'<a href="#clause-{_e(c)}">{_e(c)}</a>' for c in report.gate.failing) + "</p>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>rulealign audit — {_e(p['title'])}</title><style>{_CSS}</style>
+<script>{_JS}</script></head>
+<body><main>
+<h1>{_e(p['title'])}</h1>
+<p class=muted>Policy <code>{_e(p['id'])}</code> {_e(p.get('version') or '')} · spec
+{_e(p['spec_hash'][:12])} · {p['rules']} rules in {p['clauses']} clauses · audited
+{_e(report.created)} with rulealign {_e(report.rulealign)}</p>
+<ul>{models}</ul>
+<div class="cards">{''.join(cards)}</div>{gate}{buckets}{cal_html}
+<h2>Compliance per rule</h2>{_rule_plot(report)}
+<h2>Clauses</h2>{_clause_heatmap(report)}
+<p><label><input type="checkbox" id="only-failing"> show only clauses and rules with
+violations</label></p>
+<table><tr><th>clause</th><th>text</th><th>rules</th><th>before</th><th>after</th>
+<th>status</th></tr>{''.join(crow)}</table>
+<h2>Failing rules ({len(fails)})</h2>{''.join(fails) or '<p>None.</p>'}
+<h2>Rules</h2>
+<table><tr><th>rule</th><th>text and source</th><th>before</th><th>after</th>
+<th>over-refusal</th><th>prefers compliant</th></tr>{''.join(rrow)}</table>
+<h2>Coverage: rules × boundary axes</h2>{_coverage_matrix(report)}
+<h2>Conflicts</h2>{_conflict_graph(report)}
+</main></body></html>
+"""

@@ -1,0 +1,372 @@
+"""The audit report: per rule, per clause and per policy, before and after training.
+
+:class:`AuditReport` is the JSON contract (``schema`` names its version); Markdown and HTML
+are rendered from it (``audit/render.py``), so the three never disagree. This module
+imports no torch or vLLM: a report can be rebuilt, compared and gated anywhere.
+
+Figures:
+
+* compliance — share of judged answers that do not violate the rule (``not_applicable``
+  counts as following it; answers the judge could not judge are left out and counted), with
+  a Wilson 95% interval;
+* over-refusal — share of refusals where refusing is wrong (prompts outside the rule,
+  benign look-alikes, what a permission allows);
+* preference — the likelihood audit's share of held-out pairs where the model prefers the
+  compliant response, and the mean log-probability margin;
+* per clause — the pooled rate over its rules' answers (with interval), and the minimum and
+  mean of its rules' rates;
+* before/after — per item, four buckets: both comply, only the aligned model, only the base
+  model, neither.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from rulealign.audit.generative import AuditItem, Calibration, ItemVerdict, over_refusal_applies
+from rulealign.audit.preference import PreferenceAudit
+from rulealign.audit.stats import wilson
+from rulealign.compiler.models import Policy
+from rulealign.errors import RulealignError, diagnostic
+
+SCHEMA = "rulealign.audit/1"
+BUCKETS = ("both comply", "only aligned", "only base", "neither")
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Rate(_M):
+    k: int
+    n: int
+    rate: float | None
+    ci: tuple[float, float]
+
+    @classmethod
+    def of(cls, k: int, n: int) -> Rate:
+        return cls(k=k, n=n, rate=k / n if n else None, ci=wilson(k, n))
+
+
+class Preference(_M):
+    n: int
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    mean_margin: float
+    mean_margin_normalised: float
+
+
+class Failure(_M):
+    prompt: str
+    response: str
+    by: str
+    rationale: str
+
+
+class Side(_M):
+    """One model's figures for one rule."""
+
+    compliance: Rate
+    over_refusal: Rate
+    verdicts: dict[str, int]
+    unjudged: int
+    preference: Preference | None = None
+    failures: tuple[Failure, ...] = ()
+
+
+class RuleResult(_M):
+    rule_id: str
+    text: str
+    modality: str
+    severity: str
+    clause_ids: tuple[str, ...]
+    source: str                       # spec file:line
+    before: Side
+    after: Side | None = None
+    delta: float | None = None        # compliance after - before
+    buckets: dict[str, int] | None = None
+
+
+class Roll(_M):
+    pooled: Rate
+    minimum: float | None
+    minimum_rule: str | None
+    mean: float | None
+
+
+class ClauseResult(_M):
+    clause_id: str
+    document: str
+    section: str
+    line: int
+    text: str
+    rules: tuple[str, ...]
+    before: Roll
+    after: Roll | None = None
+    status: Literal["fresh", "reused", "stale", "untested"]
+    status_reason: str = ""
+
+
+class ModelInfo(_M):
+    label: str
+    model: str
+    model_hash: str
+    adapter: str | None = None
+    adapter_hash: str | None = None
+    backend: str
+
+
+class Gate(_M):
+    fail_under: float
+    failing: tuple[str, ...]
+    untested: tuple[str, ...]
+    passed: bool
+
+
+class AuditReport(_M):
+    schema_: str = SCHEMA
+    created: str
+    rulealign: str
+    policy: dict[str, Any]
+    models: dict[str, ModelInfo]
+    data: dict[str, Any]
+    overall: dict[str, Any]
+    rules: tuple[RuleResult, ...]
+    clauses: tuple[ClauseResult, ...]
+    buckets: dict[str, int] | None = None
+    calibration: Calibration | None = None
+    coverage: dict[str, Any] | None = None
+    conflicts: tuple[dict[str, Any], ...] = ()
+    gate: Gate | None = None
+    seconds: dict[str, float] = {}
+
+    def to_json(self) -> str:
+        data = self.model_dump(mode="json")
+        data = {"schema": data.pop("schema_"), **data}
+        return json.dumps(data, indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "report") -> AuditReport:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise RulealignError(diagnostic("RA601", path=source, reason=str(exc))) from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise RulealignError(diagnostic(
+                "RA601", path=source, reason=f"schema is {got!r}, expected {SCHEMA!r}"))
+        data["schema_"] = data.pop("schema")
+        return cls.model_validate(data)
+
+    @property
+    def latest(self) -> str:
+        return "after" if "after" in self.models else "before"
+
+    def rule(self, rule_id: str) -> RuleResult:
+        return next(r for r in self.rules if r.rule_id == rule_id)
+
+
+def load_report(path: str | Path) -> AuditReport:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulealignError(diagnostic("RA601", path=str(p), reason=exc.strerror or str(exc))
+                             ) from None
+    return AuditReport.from_json(text, str(p))
+
+
+# -- building ---------------------------------------------------------------------------------
+
+def _side(policy: Policy, verdicts: Sequence[ItemVerdict],
+          pref: Preference | None) -> Side:
+    judged = [v for v in verdicts if v.judged]
+    ok = sum(v.complies for v in judged)
+    refusal_cases = [v for v in verdicts if over_refusal_applies(policy, v)]
+    fails = [v for v in judged if not v.complies][:3]
+    return Side(compliance=Rate.of(ok, len(judged)),
+                over_refusal=Rate.of(sum(v.refused for v in refusal_cases), len(refusal_cases)),
+                verdicts=dict(Counter(v.verdict for v in verdicts)),
+                unjudged=len(verdicts) - len(judged), preference=pref,
+                failures=tuple(Failure(prompt=v.prompt, response=v.response, by=v.by,
+                                       rationale=v.rationale) for v in fails))
+
+
+def _prefs(audit: PreferenceAudit | None) -> dict[str, Preference]:
+    if audit is None:
+        return {}
+    return {r.rule_id: Preference(n=r.n, accuracy=r.accuracy, accuracy_ci=r.accuracy_ci,
+                                  mean_margin=r.mean_margin,
+                                  mean_margin_normalised=r.mean_margin_normalised)
+            for r in audit.rules}
+
+
+def buckets(before: Sequence[ItemVerdict], after: Sequence[ItemVerdict]) -> dict[str, int]:
+    """Per item judged in both runs: both comply, only aligned, only base, neither."""
+    b = {(v.item, v.rule_id): v for v in before if v.judged}
+    out = dict.fromkeys(BUCKETS, 0)
+    for v in after:
+        old = b.get((v.item, v.rule_id))
+        if old is None or not v.judged:
+            continue
+        key = ("both comply" if old.complies and v.complies else "only aligned" if v.complies
+               else "only base" if old.complies else "neither")
+        out[key] += 1
+    return out
+
+
+def _roll(rule_sides: Sequence[tuple[str, Side]]) -> Roll:
+    k = sum(s.compliance.k for _, s in rule_sides)
+    n = sum(s.compliance.n for _, s in rule_sides)
+    rates = [(s.compliance.rate, rid) for rid, s in rule_sides if s.compliance.rate is not None]
+    low = min(rates) if rates else (None, None)
+    return Roll(pooled=Rate.of(k, n), minimum=low[0], minimum_rule=low[1],
+                mean=sum(r for r, _ in rates) / len(rates) if rates else None)
+
+
+def freshness(policy: Policy, items: Iterable[AuditItem],
+              reused_rules: set[str] | None = None) -> dict[str, tuple[str, str]]:
+    """Per clause: ``stale`` when its audit data came from an older version of one of its
+    rules, ``reused`` when every rule's results were taken unchanged from an earlier run,
+    ``fresh`` otherwise, ``untested`` without data."""
+    current = {r.id: r.content_hash() for r in policy.rules}
+    old: dict[str, set[str]] = defaultdict(set)
+    seen: set[str] = set()
+    for it in items:
+        seen.update(it.rule_ids)
+        for rid, h in it.rule_hashes.items():
+            if rid in current and h != current[rid]:
+                old[rid].add(h)
+    out = {}
+    for clause in policy.clauses:
+        rules = [r.id for r in policy.rules if clause.id in r.clause_ids]
+        if not any(r in seen for r in rules):
+            out[clause.id] = ("untested", "no audit prompt for its rules")
+        elif any(old.get(r) for r in rules):
+            changed = ", ".join(r for r in rules if old.get(r))
+            out[clause.id] = ("stale", f"rule changed since its data was made: {changed}")
+        elif reused_rules is not None and all(r in reused_rules for r in rules):
+            out[clause.id] = ("reused", "unchanged since the previous run")
+        else:
+            out[clause.id] = ("fresh", "")
+    return out
+
+
+def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, ModelInfo],
+                 verdicts: Mapping[str, Sequence[ItemVerdict]], *,
+                 preferences: dict[str, PreferenceAudit | None] | None = None,
+                 calibration: Calibration | None = None,
+                 coverage: dict[str, Any] | None = None,
+                 conflicts: Sequence[Any] = (), data: dict[str, Any] | None = None,
+                 reused_rules: set[str] | None = None,
+                 seconds: dict[str, float] | None = None) -> AuditReport:
+    from rulealign import __version__
+
+    preferences = preferences or {}
+    labels = [k for k in ("before", "after") if k in verdicts]
+    by_rule: dict[str, dict[str, list[ItemVerdict]]] = {
+        lab: defaultdict(list) for lab in labels}
+    for lab in labels:
+        for v in verdicts[lab]:
+            by_rule[lab][v.rule_id].append(v)
+    prefs = {lab: _prefs(preferences.get(lab)) for lab in labels}
+    rules = []
+    for rule in policy.rules:
+        sides = {lab: _side(policy, by_rule[lab].get(rule.id, []), prefs[lab].get(rule.id))
+                 for lab in labels}
+        before, after = sides["before"], sides.get("after")
+        delta = None
+        if after is not None and None not in (before.compliance.rate, after.compliance.rate):
+            delta = after.compliance.rate - before.compliance.rate  # type: ignore[operator]
+        prov = rule.provenance
+        rules.append(RuleResult(
+            rule_id=rule.id, text=rule.text, modality=rule.modality.value,
+            severity=rule.severity.value, clause_ids=rule.clause_ids,
+            source=f"{prov.spec_file or '?'}:{prov.line or '?'}", before=before, after=after,
+            delta=delta, buckets=buckets(by_rule["before"].get(rule.id, []),
+                                         by_rule["after"].get(rule.id, []))
+            if after is not None else None))
+    fresh = freshness(policy, items, reused_rules)
+    clauses = []
+    for clause in policy.clauses:
+        mine = [r for r in rules if clause.id in r.clause_ids]
+        status, why = fresh[clause.id]
+        clauses.append(ClauseResult(
+            clause_id=clause.id, document=clause.document, section=clause.section,
+            line=clause.line, text=clause.text, rules=tuple(r.rule_id for r in mine),
+            before=_roll([(r.rule_id, r.before) for r in mine]),
+            after=_roll([(r.rule_id, r.after) for r in mine if r.after]) if "after" in labels
+            else None, status=status, status_reason=why))  # type: ignore[arg-type]
+    overall: dict[str, Any] = {}
+    for lab in labels:
+        vs = [v for v in verdicts[lab]]
+        judged = [v for v in vs if v.judged]
+        refusal_cases = [v for v in vs if over_refusal_applies(policy, v)]
+        pa = preferences.get(lab)
+        overall[lab] = {
+            "compliance": Rate.of(sum(v.complies for v in judged), len(judged)).model_dump(),
+            "over_refusal": Rate.of(sum(v.refused for v in refusal_cases),
+                                    len(refusal_cases)).model_dump(),
+            "answers": len(vs), "unjudged": len(vs) - len(judged),
+            "truncated": sum(v.truncated for v in vs),
+            "by": dict(Counter(v.by for v in vs)),
+            "preference": None if pa is None else {
+                "n": pa.n, "accuracy": pa.accuracy, "accuracy_ci": list(pa.accuracy_ci)}}
+    total_buckets = (buckets(verdicts["before"], verdicts["after"]) if "after" in labels
+                     else None)
+    return AuditReport(
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), rulealign=__version__,
+        policy={"id": policy.id, "title": policy.title, "version": policy.version,
+                "spec_hash": policy.content_hash(), "documents": list(policy.source_documents),
+                "rules": len(policy.rules), "clauses": len(policy.clauses)},
+        models=models, data=data or {"items": len(items)}, overall=overall,
+        rules=tuple(rules), clauses=tuple(clauses), buckets=total_buckets,
+        calibration=calibration, coverage=coverage,
+        conflicts=tuple(_conflict(c) for c in conflicts), seconds=seconds or {})
+
+
+def _conflict(c: Any) -> dict[str, Any]:
+    if isinstance(c, dict):
+        return c
+    return {"id": c.id, "kind": c.kind, "rules": list(c.rules),
+            "resolution": getattr(c.resolution, "value", c.resolution),
+            "winner": c.winner, "explanation": c.explanation}
+
+
+def gate(report: AuditReport, fail_under: float) -> AuditReport:
+    """Mark clauses whose pooled compliance (latest model) is below ``fail_under``."""
+    failing, untested = [], []
+    for c in report.clauses:
+        roll = c.after if report.latest == "after" and c.after else c.before
+        if roll.pooled.n == 0:
+            if c.rules:
+                untested.append(c.clause_id)
+            continue
+        if (roll.pooled.rate or 0.0) < fail_under:
+            failing.append(c.clause_id)
+    return report.model_copy(update={"gate": Gate(
+        fail_under=fail_under, failing=tuple(failing), untested=tuple(untested),
+        passed=not failing)})
+
+
+def compare(a: AuditReport, b: AuditReport) -> list[dict[str, Any]]:
+    """Per rule: the latest compliance of ``a`` and of ``b`` and the change."""
+    rows = []
+    old = {r.rule_id: r for r in a.rules}
+    for r in b.rules:
+        prev = old.get(r.rule_id)
+        sa = (prev.after or prev.before) if prev else None
+        sb = r.after or r.before
+        ra = sa.compliance.rate if sa else None
+        rb = sb.compliance.rate
+        rows.append({"rule": r.rule_id, "a": ra, "a_n": sa.compliance.n if sa else 0,
+                     "b": rb, "b_n": sb.compliance.n,
+                     "change": None if ra is None or rb is None else rb - ra})
+    return rows

@@ -1,0 +1,217 @@
+"""One audit, start to end: answers from the base model (and the aligned one: same engine, a
+LoRA adapter on top), verdicts, the judge's calibration, the likelihood audit, the report.
+
+Every answer and judgement goes through the generation log, which doubles as a cache keyed by
+model hash, adapter weights, settings and prompt: an interrupted audit started again asks the
+model only what it had not answered yet.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rulealign.audit.generative import (
+    AuditItem,
+    Calibration,
+    ItemVerdict,
+    answer,
+    calibrate,
+    judge,
+    read_items,
+    write_verdicts,
+)
+from rulealign.audit.report import AuditReport, ModelInfo, build_report, gate
+from rulealign.compiler.models import Policy
+from rulealign.errors import RulealignError, diagnostic
+from rulealign.fileio import atomic_write_text
+from rulealign.llm.base import Backend, adapter_hash
+
+Say = Callable[[str], None]
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    backend: str = "auto"
+    model: str = "default"
+    base_url: str | None = None
+    #: The judge: ``None`` is the base model under test itself (reported with its accuracy).
+    judge_model: str | None = None
+    likelihood: bool = True
+    max_items: int | None = None
+    seed: int = 0
+    fail_under: float | None = None
+
+
+def open_backend(settings: AuditSettings, log: Any, *, lora: bool) -> Backend:
+    from rulealign.llm import choose_backend, load_backend
+
+    chosen, _ = choose_backend(settings.backend)
+    options: dict[str, Any] = {}
+    if chosen == "vllm" and lora:
+        options["enable_lora"] = True
+    return load_backend(settings.backend, settings.model, log=log, base_url=settings.base_url,
+                        **options)
+
+
+def write_report(report: AuditReport, out: Path) -> dict[str, Path]:
+    from rulealign.audit.render import html_report, markdown
+
+    paths = {"json": out / "report.json", "md": out / "report.md", "html": out / "report.html"}
+    atomic_write_text(paths["json"], report.to_json())
+    atomic_write_text(paths["md"], markdown(report))
+    atomic_write_text(paths["html"], html_report(report))
+    return paths
+
+
+def audit(policy: Policy, data_dir: str | Path, out_dir: str | Path, *,
+          adapter: str | None = None, settings: AuditSettings | None = None,
+          conflicts: Sequence[Any] = (), backend: Backend | None = None,
+          reused_rules: set[str] | None = None, say: Say = _say) -> AuditReport:
+    """Audit the base model, and with ``adapter`` the aligned model too, on the held-out
+    prompts in ``data_dir``; writes report.{json,md,html} and the verdicts to ``out_dir``.
+    ``backend`` reuses an open engine (it must support LoRA when ``adapter`` is given)."""
+    s = settings or AuditSettings()
+    data = Path(data_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prompts = data / "prompts.heldout.jsonl"
+    if not prompts.exists():
+        raise RulealignError(diagnostic("RA603", reason=f"no held-out prompts at {prompts}"))
+    items = read_items(prompts, policy)[: s.max_items]
+    if not items:
+        raise RulealignError(diagnostic("RA603", reason=f"{prompts} has no prompts"))
+    seconds: dict[str, float] = {}
+    own = backend is None
+    if backend is None:
+        from rulealign.llm import GenerationLog
+
+        t0 = time.perf_counter()
+        backend = open_backend(s, GenerationLog(out / "generations.sqlite"),
+                               lora=adapter is not None)
+        seconds["engine start"] = time.perf_counter() - t0
+    try:
+        verdicts, calibration = _generative(policy, items, backend, adapter, s, seconds, say)
+    finally:
+        if own:
+            backend.close()
+    preferences: dict[str, Any] = {}
+    pairs = data / "pairs.heldout.jsonl"
+    if s.likelihood and pairs.exists() and pairs.stat().st_size:
+        from rulealign.audit.preference import audit_preferences
+
+        for label, ad in (("before", None), ("after", adapter)):
+            if label == "after" and adapter is None:
+                continue
+            t0 = time.perf_counter()
+            preferences[label] = audit_preferences(pairs, s.model, ad)
+            seconds[f"likelihood {label}"] = time.perf_counter() - t0
+            say(f"audit: likelihood ({label}): prefers compliant in "
+                f"{preferences[label].accuracy:.0%} of {preferences[label].n} held-out pairs")
+    coverage = None
+    cov_file = data.parent / "coverage.json"
+    if cov_file.exists():
+        coverage = json.loads(cov_file.read_text(encoding="utf-8"))
+    models = {"before": ModelInfo(label="base", model=backend.model_id,
+                                  model_hash=backend.model_hash, backend=backend.name)}
+    if adapter is not None:
+        models["after"] = ModelInfo(label="aligned", model=backend.model_id,
+                                    model_hash=backend.model_hash, adapter=str(adapter),
+                                    adapter_hash=adapter_hash(adapter), backend=backend.name)
+    report = build_report(policy, items, models, verdicts, preferences=preferences,
+                          calibration=calibration, coverage=coverage, conflicts=conflicts,
+                          data={"prompts": str(prompts), "items": len(items),
+                                "pairs": str(pairs) if pairs.exists() else None},
+                          reused_rules=reused_rules, seconds=seconds)
+    if s.fail_under is not None:
+        report = gate(report, s.fail_under)
+    for label, vs in verdicts.items():
+        write_verdicts(out / f"verdicts.{label}.jsonl", vs)
+    write_report(report, out)
+    return report
+
+
+def _generative(policy: Policy, items: list[AuditItem], backend: Backend,
+                adapter: str | None, s: AuditSettings, seconds: dict[str, float],
+                say: Say) -> tuple[dict[str, list[ItemVerdict]], Calibration]:
+    judge_backend = backend
+    judge_name = f"{backend.name}:{backend.model_id}"
+    if s.judge_model is not None:
+        from rulealign.llm import load_backend
+
+        judge_backend = load_backend(s.backend, s.judge_model, log=backend.log,
+                                     base_url=s.base_url)
+        judge_name = f"{judge_backend.name}:{judge_backend.model_id}"
+    try:
+        verdicts: dict[str, list[ItemVerdict]] = {}
+        for label, ad in (("before", None), ("after", adapter)):
+            if label == "after" and adapter is None:
+                continue
+            t0 = time.perf_counter()
+            answers = answer(backend, items, adapter=ad, seed=s.seed)
+            seconds[f"answers {label}"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            verdicts[label] = judge(policy, items, answers, judge_backend)
+            seconds[f"verdicts {label}"] = time.perf_counter() - t0
+            ok = sum(v.complies for v in verdicts[label] if v.judged)
+            judged = sum(v.judged for v in verdicts[label])
+            say(f"audit: {label}: {len(items)} answers, {ok}/{judged} judged compliant")
+        t0 = time.perf_counter()
+        calibration = calibrate(policy, judge_backend, judge_name)
+        seconds["calibration"] = time.perf_counter() - t0
+        if calibration.n:
+            say(f"audit: judge calibration: {calibration.correct}/{calibration.n} labelled "
+                "answers judged right")
+    finally:
+        if judge_backend is not backend:
+            judge_backend.close()
+    return verdicts, calibration
+
+
+def audit_texts(policy: Policy, texts: str | Path, out_dir: str | Path | None, *,
+                settings: AuditSettings | None = None, backend: Backend | None = None,
+                conflicts: Sequence[Any] = ()) -> AuditReport:
+    """Verdicts for answers produced elsewhere (a deployed bot's logs, another model)."""
+    from rulealign.audit.generative import read_texts
+
+    s = settings or AuditSettings()
+    items = read_texts(texts, policy)
+    if not items:
+        raise RulealignError(diagnostic(
+            "RA603", reason=f"no rule bears on any line of {texts} (give 'rule_ids' per line)"))
+    own = backend is None
+    log = None
+    if out_dir is not None:
+        from rulealign.llm import GenerationLog
+
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        log = GenerationLog(Path(out_dir) / "generations.sqlite")
+    if backend is None:
+        backend = open_backend(s, log, lora=False)
+    try:
+        answers = [(it.response or "", False) for it in items]
+        verdicts = judge(policy, items, answers, backend)
+        calibration = (calibrate(policy, backend, f"{backend.name}:{backend.model_id}")
+                       if backend is not None else None)
+    finally:
+        if own and backend is not None:
+            backend.close()
+    info = ModelInfo(label="texts", model=Path(texts).name, model_hash="", backend="given")
+    report = build_report(policy, items, {"before": info}, {"before": verdicts},
+                          calibration=calibration, conflicts=conflicts,
+                          data={"texts": str(texts), "items": len(items)})
+    if s.fail_under is not None:
+        report = gate(report, s.fail_under)
+    if out_dir is not None:
+        write_verdicts(Path(out_dir) / "verdicts.texts.jsonl", verdicts)
+        write_report(report, Path(out_dir))
+    return report
