@@ -276,7 +276,14 @@ class _Run:
                 self.store.record_strategy(sc.axis, st["strategy"], True)
             else:
                 failing = "chosen" if not st.get("chosen_ok") else "rejected"
-                finished.append(self._drop(k, sc, st.get(f"{failing}_note") or "rejected"))
+                reason = st.get(f"{failing}_note") or "rejected"
+                if st.get("chosen_ok"):
+                    # no pair, but a verified compliant answer: keep it as SFT data
+                    ex = self._single(sc, st)
+                    finished.append((k, sc.id, sc.rule_ids[0], sc.axis, "sft", reason[:300],
+                                     ex.model_dump(mode="json")))
+                else:
+                    finished.append(self._drop(k, sc, reason))
                 self.store.record_strategy(sc.axis, st["strategy"], False)
         self.store.put_items(finished)
 
@@ -291,6 +298,21 @@ class _Run:
                           rule_hashes={r.id: r.content_hash() for r in rules},
                           templates={a.name: a.version for a in A.AGENTS}, trace=trace,
                           rounds=rounds)
+
+    def _single(self, sc: Scenario, st: dict[str, Any]) -> Example:
+        """A verified compliant answer whose violating twin failed: SFT data, not a pair."""
+        rules = self.rules_of(sc)
+        return Example(
+            id=self.item_key(sc)[:16], kind="sft",
+            split=split_of(sc.id, self.s.heldout),  # type: ignore[arg-type]
+            rule_ids=sc.rule_ids,
+            clause_ids=tuple(dict.fromkeys(c for r in rules for c in r.clause_ids)),
+            scenario=sc, messages=({"role": "system", "content": A.system_context(rules)},
+                                   {"role": "user", "content": st["user"]}),
+            completion=st["chosen"],
+            verdicts=(Verdict(rule_id=rules[0].id, verdict="complies", by="verifier",
+                              rationale=st.get("chosen_why", "")[:200]),),
+            provenance=self._provenance(self.item_key(sc), rules, st.get("rounds", 0)))
 
     def _pair(self, sc: Scenario, st: dict[str, Any]) -> Example:
         rules = self.rules_of(sc)
@@ -394,6 +416,7 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
     run.result.scenarios = scenarios
     run.run_pairs(scenarios)
     pairs: list[Example] = []
+    singles: list[Example] = []
     for sc in scenarios:
         got = store.item(run.item_key(sc))
         if got is None:
@@ -402,6 +425,8 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
         if status == "accepted":
             pairs.append(Example.model_validate(example))
         else:
+            if status == "sft":
+                singles.append(Example.model_validate(example))
             run.result.dropped[_reason_class(reason or "")] += 1
             run.result.cell_reasons[f"{sc.rule_ids[0]}/{sc.axis}"] = reason or "dropped"
             run.result.drop_reasons[sc.id] = reason or "dropped"
@@ -409,7 +434,7 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
     pairs = _dedup(labelled + pairs, run.result)
     prompts = run.prompts(scenarios) + [_as_prompt(ex) for ex in labelled]
     qa = run.run_qa() if s.qa_per_clause else []
-    run.result.examples = pairs + qa + prompts
+    run.result.examples = pairs + singles + qa + prompts
     run.result.seconds = time.perf_counter() - t0
     return run.result
 

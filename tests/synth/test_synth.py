@@ -234,3 +234,27 @@ def test_the_specs_own_labelled_examples_become_pairs(acme, tmp_path) -> None:
                      SynthSettings(per_rule=1, qa_per_clause=0, rules=rules,
                                    spec_examples=False))
     assert not [e for e in off.pairs if e.scenario.axis == "labelled"]
+
+
+def test_a_verified_compliant_answer_without_a_violating_twin_becomes_sft_data(acme,
+                                                                             tmp_path) -> None:
+    from rulealign.llm.fake import FakeBackend
+    from tests.synth.helpers import respond
+
+    def violator_never_violates(chat, schema):
+        system = chat[0]["content"]
+        if system.startswith(("You write flawed", "You repair")) and schema is not None:
+            return json.dumps({"response": "Thanks for asking, here is how we can help [ok]."})
+        return respond(chat, schema)
+
+    policy, conflicts = acme
+    result = synthesize(policy, conflicts, FakeBackend(responder=violator_never_violates),
+                        SynthStore(tmp_path / "s.sqlite"),
+                        _settings(policy, qa_per_clause=0, spec_examples=False))
+    singles = [e for e in result.examples if e.kind == "sft"]
+    assert result.pairs == [] and singles
+    for ex in singles:
+        assert "[ok]" in ex.completion and ex.verdicts[0].verdict == "complies"
+        assert ex.messages[-1]["role"] == "user"
+    rows = export(result.examples, tmp_path / "data")
+    assert rows["sft.train.jsonl"] + rows["sft.heldout.jsonl"] == len(singles)
