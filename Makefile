@@ -26,15 +26,12 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/rulealign model prepare
 	touch $@
 
-# The main job (so far): compile every shipped example spec, show its rules and what the
-# knowledge graph finds in it, then preview boundary cases for one rule with the embedded
-# default model.
+# The main job: the shipped ACME support-bot policy compiled, its boundary cases synthesized
+# with the embedded default model, a LoRA adapter trained (SFT, then IPO), base and aligned
+# model audited per rule and per clause; ends with the report's path and a per-clause table.
+# Resumable: run it again and it reuses every stage whose inputs did not change.
 run: setup
-	$(VENV)/bin/rulealign spec check specs/*.yaml
-	@for s in specs/*.yaml; do echo; $(VENV)/bin/rulealign spec show $$s; \
-	  echo; echo "Conflicts in $$s:"; $(VENV)/bin/rulealign kg conflicts $$s || exit 1; done
-	$(VENV)/bin/rulealign model info
-	$(VENV)/bin/rulealign synth preview specs/acme-support.yaml --per-rule 2 --rules refund-cap
+	$(VENV)/bin/rulealign run specs/acme-support.yaml --out runs/acme
 
 # The HTML report test opens the report in headless Chromium (Debian's package).
 browser:

@@ -163,6 +163,9 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA603", "nothing to audit", "{reason}",
               "synthesize data first ('rulealign synth run SPEC --out DIR') or name other "
               "rules"),
+    # 7xx: the end-to-end run
+    ErrorCode("RA701", "run input not found", "cannot run on '{path}': {reason}",
+              "give a rule spec (.yaml) or a policy document (.md, .txt, .html, .pdf)"),
 )
 
 CATALOGUE: dict[str, ErrorCode] = {e.code: e for e in _ENTRIES}

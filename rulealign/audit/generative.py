@@ -33,6 +33,8 @@ from rulealign.synth import agents as A
 VerdictName = Literal["complies", "violates", "not_applicable", "unknown"]
 #: Tokens an audited answer may use (answers are free text, not JSON).
 ANSWER_TOKENS = 160
+#: Tokens for a verdict (a typical one is 40-90; past this a small judge is repeating itself).
+JUDGE_TOKENS = 192
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ def judge(policy: Policy, items: Sequence[AuditItem], answers: Sequence[tuple[st
         asks.append((i, A.verifier_prompt(rules, it.user, text, it.expected)))
     if asks and judge_backend is not None:
         gens = judge_backend.generate([c for _, c in asks], A.VERIFIER.output,
-                                      Sampling(temperature=0.0), tag="audit:judge")
+                                      Sampling(temperature=0.0, max_tokens=JUDGE_TOKENS),
+                                      tag="audit:judge")
         for (i, _), gen in zip(asks, gens, strict=True):
             base = _base(items[i], *answers[i])
             if not gen.ok:

@@ -14,12 +14,14 @@ from rulealign.cli import (
     errors_cmd,
     kg_cmd,
     model_cmd,
+    run_cmd,
     spec_cmd,
     synth_cmd,
     train_cmd,
 )
 
 EPILOG = """examples:
+  rulealign run specs/acme-support.yaml --out runs/acme
   rulealign spec check specs/acme-support.yaml
   rulealign spec show specs/acme-support.yaml
   rulealign spec extract specs/acme-support.md -o draft.yaml
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth_cmd.register(sub)
     train_cmd.register(sub)
     audit_cmd.register(sub)
+    run_cmd.register(sub)
     errors_cmd.register(sub)
     return parser
 

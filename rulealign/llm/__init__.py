@@ -24,7 +24,7 @@ from rulealign.llm.log import GenerationLog
 
 BACKENDS = ("auto", "vllm", "transformers", "openai", "fake")
 
-__all__ = ["BACKENDS", "Backend", "Chat", "Generation", "GenerationLog", "Message", "ModelRef",
+__all__ = ["BACKENDS", "Backend", "Chat", "Generation", "GenerationLog", "LazyBackend", "Message", "ModelRef",
            "RawOutput", "Sampling", "choose_backend", "load_backend", "resolve_model"]
 
 
@@ -87,3 +87,48 @@ def load_backend(name: str = "auto", model: str | Path = DEFAULT_MODEL, *,
     from rulealign.llm.transformers_backend import TransformersBackend
 
     return TransformersBackend(ref, log=log, **options)
+
+
+class LazyBackend(Backend):
+    """A local model's backend that starts its engine on the first prompt the generation log
+    cannot answer: a run whose answers are all cached never pays for an engine start.
+
+    Everything the log and the cache need (model id and hash) is known without the engine.
+    """
+
+    supports_schema = True
+    supports_lora = True
+    name = "lazy"
+
+    def __init__(self, name: str = "auto", model: str | Path = DEFAULT_MODEL, *,
+                 log: GenerationLog | None = None, **options: Any) -> None:
+        chosen, _ = choose_backend(name)
+        if chosen in ("openai", "fake"):
+            raise ValueError("LazyBackend is for local models (vllm, transformers)")
+        ref = resolve_model(model)
+        super().__init__(ref.model_id, ref.hash, log=log)
+        self.name = chosen  # type: ignore[misc]  # the engine's name goes in the log
+        if chosen == "vllm":
+            options.setdefault("enable_lora", True)
+        self._spec = (chosen, model, options)
+        self.inner: Backend | None = None
+        self.started_s: float | None = None
+
+    def start(self) -> Backend:
+        if self.inner is None:
+            import time
+
+            t0 = time.perf_counter()
+            chosen, model, options = self._spec
+            self.inner = load_backend(chosen, model, log=None, **options)
+            self.started_s = time.perf_counter() - t0
+        return self.inner
+
+    def _generate(self, prompts: Any, schema: Any, sampling: Sampling,
+                  adapter: str | None) -> list[RawOutput]:
+        return self.start()._generate(prompts, schema, sampling, adapter)
+
+    def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
+            self.inner = None

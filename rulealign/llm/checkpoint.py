@@ -141,3 +141,12 @@ def resolve_model(model: str | Path = DEFAULT_MODEL, *, cache: Path | None = Non
         raise ModelError(diagnostic("RA301", model=str(model), reason="no config.json in it"))
     path = path.resolve()
     return ModelRef(path, path.name, _checkpoint_hash(path))
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -145,8 +145,6 @@ class VLLMBackend(Backend):
 
 
 def _cpu_dtype() -> str:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "float32"
-    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
+    from rulealign.llm.checkpoint import cpu_has_bf16
+
+    return "bfloat16" if cpu_has_bf16() else "float32"

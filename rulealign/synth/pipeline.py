@@ -50,6 +50,10 @@ class SynthSettings:
     rules: tuple[str, ...] | None = None
     #: Also use the labelled examples written in the spec (prompt, compliant, violating).
     spec_examples: bool = True
+    #: Token cap per agent output, below the schema's own bound. A batch decodes until its
+    #: longest output ends, and what runs past this is a small model's degenerate repetition
+    #: (the typical reply is 60-100 tokens): the cap ends it early, recorded as truncated.
+    max_tokens: int | None = 192
 
 
 @dataclass
@@ -102,7 +106,8 @@ class _Run:
             t0 = time.perf_counter()
             gens = self.backend.generate([c for _, _, c in todo], agent.output,
                                          Sampling(temperature=temp,
-                                                  seed=self.s.seed if seed is None else seed),
+                                                  seed=self.s.seed if seed is None else seed,
+                                                  max_tokens=self.s.max_tokens),
                                          tag=agent.name)
             self.result.agent_seconds[agent.name] = (
                 self.result.agent_seconds.get(agent.name, 0.0) + time.perf_counter() - t0)

@@ -95,7 +95,16 @@ class TrainConfig(BaseModel):
 
         if not torch.cuda.is_available():
             merged.setdefault("use_cpu", True)
+            # TRL turns bf16 autocast on by default; on a CPU without bf16 instructions every
+            # matmul then falls back to a slow reference GEMM (25x slower on AVX2: measured)
+            from rulealign.llm.checkpoint import cpu_has_bf16
+
+            if "bf16" in names and not cpu_has_bf16():
+                merged.setdefault("bf16", False)
+            # recomputing activations saves GPU memory; on a CPU it only costs time
+            merged.setdefault("gradient_checkpointing", False)
         return cls(**merged)
+
 
 
 def trl_classes(method: str) -> tuple[type, type]:

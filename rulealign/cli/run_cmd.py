@@ -1,0 +1,74 @@
+"""``rulealign run``: the main job, from a policy to an audited, aligned model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rulealign.cli.output import print_diagnostics
+from rulealign.errors import RulealignError
+
+HELP = """examples:
+  rulealign run specs/acme-support.yaml --out runs/acme
+  rulealign run specs/acme-support.yaml --out runs/acme --per-rule 3 --fail-under 0.8
+  rulealign run policy.md --out runs/draft        # rules drafted from a document first
+
+Stages: compile -> graph -> synth -> train (SFT, then IPO, LoRA) -> audit (base and aligned)
+-> report. Each stage is skipped when its inputs are unchanged; a stopped run started again
+finishes without redoing completed work. The run folder holds the compiled spec, the graph,
+the data, the adapters, the reports, the generation log and manifest.json.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="compile, synthesize, train and audit in one resumable run",
+                       description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", metavar="SPEC_OR_DOCUMENT",
+                   help="a rule spec (.yaml) or a policy document (.md, .txt, .html, .pdf)")
+    p.add_argument("--out", required=True, help="the run folder, e.g. runs/acme")
+    p.add_argument("--backend", default="auto", help="auto, vllm or transformers")
+    p.add_argument("--model", default="default", help="'default' or a local checkpoint")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-rule", type=int, default=1,
+                   help="boundary scenarios per rule (default 1; 0 = every planned one)")
+    p.add_argument("--rounds", type=int, default=1, help="reviser rounds (default 1)")
+    p.add_argument("--qa-per-clause", type=int, default=1)
+    p.add_argument("--heldout", type=float, default=0.3,
+                   help="share of scenarios held out for the audit (default 0.3)")
+    p.add_argument("--rules", default=None, help="only these rule ids (comma-separated)")
+    p.add_argument("--method", default="ipo", choices=("ipo", "dpo", "kto", "orpo"),
+                   help="preference step after SFT (default ipo)")
+    p.add_argument("--sft-steps", type=int, default=16)
+    p.add_argument("--pref-steps", type=int, default=10)
+    p.add_argument("--no-train", action="store_true", help="audit the base model only")
+    p.add_argument("--no-likelihood", action="store_true", help="skip the likelihood audit")
+    p.add_argument("--judge-model", default=None, help="a stronger local judge model")
+    p.add_argument("--fail-under", type=float, default=None, metavar="RATE",
+                   help="exit 1 when a clause's compliance (aligned model) is below RATE")
+    p.set_defaults(func=run_cmd)
+
+
+def run_cmd(args: argparse.Namespace) -> int:
+    from rulealign.cli.audit_cmd import print_summary
+    from rulealign.workflow import RunSettings, run
+
+    settings = RunSettings(
+        backend=args.backend, model=args.model, seed=args.seed,
+        per_rule=args.per_rule or None, rounds=args.rounds, qa_per_clause=args.qa_per_clause,
+        heldout=args.heldout, rules=tuple(args.rules.split(",")) if args.rules else None,
+        train=not args.no_train, method=args.method, sft_steps=args.sft_steps,
+        pref_steps=args.pref_steps, likelihood=not args.no_likelihood,
+        fail_under=args.fail_under, judge_model=args.judge_model)
+    try:
+        result = run(args.source, args.out, settings)
+    except RulealignError as exc:
+        print_diagnostics(exc.diagnostics)
+        return 1
+    print()
+    print_summary(result.report, Path(args.out) / "audit")
+    stages = ", ".join(f"{name} {rec.get('seconds', 0):.0f} s"
+                       for name, rec in result.stages.items())
+    print(f"\nrun folder: {Path(args.out).resolve()} (manifest.json); {result.seconds:.0f} s in "
+          f"all ({stages})")
+    report = result.report
+    return 1 if report.gate is not None and not report.gate.passed else 0

