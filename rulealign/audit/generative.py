@@ -249,7 +249,9 @@ def calibrate(policy: Policy, judge_backend: Backend | None, judge_name: str) ->
     correct = 0
     for (item, _text, want), v in zip(cases, verdicts, strict=True):
         got = v.verdict
-        ok = got == want
+        # right when it tells a violation from a non-violation, as compliance is counted
+        # ("not_applicable" on a compliant answer is not a violation); unjudged is wrong
+        ok = v.judged and (got == "violates") == (want == "violates")
         correct += ok
         confusion[f"{want}->{got}"] += 1
         pr = per_rule.setdefault(item.rule_ids[0], [0, 0])

@@ -64,7 +64,9 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
         lines.append(f"Judge (`{cal.judge}`) on the spec's {cal.n} labelled answers: "
                      f"{pct(cal.accuracy)} correct (95% CI {pct(cal.accuracy_ci[0])}–"
                      f"{pct(cal.accuracy_ci[1])}; {cal.by_checks} decided by checks, "
-                     f"{cal.by_judge} by the judge).")
+                     f"{cal.by_judge} by the judge)."
+                     + (" **Not shown to be better than chance: its verdicts are not evidence "
+                        "of compliance.**" if cal.accuracy_ci[0] <= 0.5 else ""))
         lines.append("")
     if report.gate is not None:
         g = report.gate
@@ -407,6 +409,11 @@ def html_report(report: AuditReport) -> str:
                f"{pct(cb.accuracy_ci[1])}); confusion: "
                + ", ".join(f"{_e(k)} {v}" for k, v in sorted(cb.confusion.items()))
                + ". Read compliance figures with that accuracy in mind.</p>")
+        if cb.accuracy_ci[0] <= 0.5:
+            cal_html += ('<p class=fail>The judge is not shown to be better than chance on the '
+                         "spec's labelled answers: its verdicts are not evidence of compliance. "
+                         "Use a stronger judge (<code>--judge-model</code>) or more programmatic "
+                         "checks.</p>")
     gate = ""
     if report.gate is not None and report.gate.failing:
         gate = ("<p class=fail>Clauses below the gate: " + ", ".join(

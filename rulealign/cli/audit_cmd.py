@@ -116,7 +116,8 @@ def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
     cal = report.calibration
     if cal is not None and cal.n:
         print(f" judge: {cal.correct}/{cal.n} of the spec's labelled answers judged right "
-              f"({cal.judge})")
+              f"({cal.judge})" + ("; not shown to be better than chance, so its verdicts are "
+                                  "not evidence" if cal.accuracy_ci[0] <= 0.5 else ""))
     if report.gate is not None:
         g = report.gate
         print(f"  gate: {'passed' if g.passed else 'FAILED'} at {g.fail_under:.0%}"

@@ -103,7 +103,10 @@ def test_calibration_counts_right_and_wrong_verdicts_on_the_labelled_examples(ac
     cal = calibrate(policy, FakeBackend(responder=respond), "fake")
     assert cal.n == len(cases) > 0
     assert sum(cal.confusion.values()) == cal.n
-    right = sum(v for k, v in cal.confusion.items() if k.split("->")[0] == k.split("->")[1])
+    # right = a violation told from a non-violation (not_applicable is not a violation)
+    right = sum(v for k, v in cal.confusion.items()
+                if k.split("->")[1] != "unknown"
+                and (k.split("->")[0] == "violates") == (k.split("->")[1] == "violates"))
     assert cal.correct == right and cal.accuracy == pytest.approx(right / cal.n)
     # the scripted judge never sees "[bad]" in the spec's examples: it calls every violating
     # example compliant unless a programmatic check catches it
