@@ -75,6 +75,7 @@ class RunResult:
     out: Path
     report: Any                      # AuditReport
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reused: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
     @property
@@ -124,14 +125,18 @@ class Manifest:
                 self.data = {}
         self.data.setdefault("stages", {})
         self.previous_rules: dict[str, str] = dict(self.data.get("rule_hashes") or {})
+        self.reused_now: set[str] = set()   # stages this invocation skipped
 
     def stage(self, name: str) -> dict[str, Any]:
         return dict(self.data["stages"].get(name) or {})
 
     def fresh(self, name: str, key: str, *outputs: Path) -> bool:
         rec = self.stage(name)
-        return rec.get("key") == key and rec.get("status") == "done" and all(
+        ok = rec.get("key") == key and rec.get("status") == "done" and all(
             p.exists() for p in outputs)
+        if ok:
+            self.reused_now.add(name)
+        return ok
 
     def done(self, name: str, key: str, seconds: float, **info: Any) -> None:
         self.data["stages"][name] = {"key": key, "status": "done", "seconds": round(seconds, 1),
@@ -233,6 +238,7 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
     man.data["seconds"] = round(time.perf_counter() - t_run, 1)
     man.save()
     result.stages = man.data["stages"]
+    result.reused = man.reused_now
     result.seconds = time.perf_counter() - t_run
     return result
 

@@ -71,6 +71,7 @@ def test_a_second_run_reuses_every_stage(first_run, tiny_model) -> None:
     engine = model_under_test()
     again = run(SPEC, out, settings(tiny_model), say=quiet, backend=engine)
     assert engine.requests == []
+    assert again.reused == {"synth", "train", "audit"}
     assert again.stages["synth"]["key"] == first.stages["synth"]["key"]
     assert again.report.to_json() == load_report(out / "audit" / "report.json").to_json()
     assert {c.status for c in again.report.clauses if c.before.pooled.n} == {"fresh"}

@@ -66,7 +66,8 @@ def run_cmd(args: argparse.Namespace) -> int:
         return 1
     print()
     print_summary(result.report, Path(args.out) / "audit")
-    stages = ", ".join(f"{name} {rec.get('seconds', 0):.0f} s"
+    stages = ", ".join(f"{name} reused" if name in result.reused else
+                       f"{name} {rec.get('seconds', 0):.0f} s"
                        for name, rec in result.stages.items())
     print(f"\nrun folder: {Path(args.out).resolve()} (manifest.json); {result.seconds:.0f} s in "
           f"all ({stages})")

@@ -21,6 +21,7 @@ HELP = """examples:
   rulealign synth preview specs/acme-support.yaml --per-rule 2 --rules refund-cap
   rulealign synth run specs/acme-support.yaml --out runs/acme/synth
   rulealign synth run specs/acme-support.yaml --out runs/acme/synth --backend transformers
+  rulealign synth run specs/acme-support.yaml --out runs/acme/synth --ray auto --shards 8
 """
 
 
@@ -49,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(run)
     run.add_argument("--out", required=True, help="output folder (store, data, coverage)")
     run.add_argument("--heldout", type=float, default=0.2, help="share of scenarios held out")
+    run.add_argument("--ray", default=None, metavar="ADDRESS",
+                     help="shard the rules over Ray actors, each with its own engine "
+                          "('local' starts a local cluster; 'auto' joins a running one)")
+    run.add_argument("--shards", type=int, default=None,
+                     help="Ray actors (default: one per CPU of the cluster)")
     run.set_defaults(func=run_cmd)
 
 
@@ -71,6 +77,20 @@ def _synth(args: argparse.Namespace, out: Path, per_rule: int | None,
     settings = SynthSettings(per_rule=per_rule, rounds=args.rounds, seed=args.seed,
                              qa_per_clause=qa, rules=rules,
                              heldout=getattr(args, "heldout", 0.2))
+    if getattr(args, "ray", None):
+        import functools
+
+        import ray
+
+        from rulealign.llm import LazyBackend
+        from rulealign.synth.distributed import synthesize_ray
+
+        ray.init(address=None if args.ray == "local" else args.ray, include_dashboard=False,
+                 log_to_driver=False)
+        factory = functools.partial(LazyBackend, args.backend, args.model)
+        result = synthesize_ray(pg.policy, pg.conflicts, factory, out / "synth.sqlite",
+                                settings, shards=args.shards)
+        return pg, result, 0
     with load_backend(args.backend, args.model, log=log, base_url=args.base_url) as backend:
         result = synthesize(pg.policy, pg.conflicts, backend, SynthStore(out / "synth.sqlite"),
                             settings, progress=print_progress)

@@ -109,6 +109,27 @@ class SynthStore:
             self.db.execute("UPDATE strategies SET tries = tries + 1, accepted = accepted + ? "
                             "WHERE axis = ? AND strategy = ?", (int(accepted), axis, strategy))
 
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table (to ship a shard's work to another machine)."""
+        return {t: [tuple(r) for r in self.db.execute(f"SELECT * FROM {t}")]
+                for t in ("outputs", "items", "strategies")}
+
+    def merge(self, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+        """Add another store's rows (from :meth:`dump`): outputs and items are keyed by
+        content, so a row present in both is the same row; strategy counts add up."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR IGNORE INTO outputs VALUES (?,?,?,?,?,?,?)",
+                                rows.get("outputs", []))
+            self.db.executemany("INSERT OR IGNORE INTO items VALUES (?,?,?,?,?,?,?)",
+                                rows.get("items", []))
+            for axis, strategy, tries, accepted in rows.get("strategies", []):
+                self.db.execute("INSERT OR IGNORE INTO strategies VALUES (?, ?, 0, 0)",
+                                (axis, strategy))
+                self.db.execute("UPDATE strategies SET tries = tries + ?, accepted = accepted "
+                                "+ ? WHERE axis = ? AND strategy = ?",
+                                (tries, accepted, axis, strategy))
+
     def count(self, table: str = "outputs") -> int:
         if table not in ("outputs", "items", "strategies"):
             raise ValueError(table)
