@@ -52,15 +52,27 @@ class AuditSettings:
     fail_under: float | None = None
 
 
-def open_backend(settings: AuditSettings, log: Any, *, lora: bool) -> Backend:
+def open_backend(settings: AuditSettings, log: Any, *, lora: bool,
+                 adapter: str | None = None) -> Backend:
     from rulealign.llm import choose_backend, load_backend
 
     chosen, _ = choose_backend(settings.backend)
     options: dict[str, Any] = {}
     if chosen == "vllm" and lora:
         options["enable_lora"] = True
+        if adapter is not None:  # LoRA kernels pad to the max rank: no larger than needed
+            options["max_lora_rank"] = lora_rank(adapter)
     return load_backend(settings.backend, settings.model, log=log, base_url=settings.base_url,
                         **options)
+
+
+def lora_rank(adapter: str | Path) -> int:
+    """The smallest rank vLLM accepts that holds the adapter's rank (64 if unknown)."""
+    try:
+        r = int(json.loads((Path(adapter) / "adapter_config.json").read_text())["r"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 64
+    return next((n for n in (8, 16, 32, 64, 128, 256, 320, 512) if n >= r), 512)
 
 
 def write_report(report: AuditReport, out: Path) -> dict[str, Path]:
@@ -97,7 +109,7 @@ def audit(policy: Policy, data_dir: str | Path, out_dir: str | Path, *,
 
         t0 = time.perf_counter()
         backend = open_backend(s, GenerationLog(out / "generations.sqlite"),
-                               lora=adapter is not None)
+                               lora=adapter is not None, adapter=adapter)
         seconds["engine start"] = time.perf_counter() - t0
     try:
         verdicts, calibration = _generative(policy, items, backend, adapter, s, seconds, say)

@@ -110,6 +110,8 @@ class LazyBackend(Backend):
         self.name = chosen  # type: ignore[misc]  # the engine's name goes in the log
         if chosen == "vllm":
             options.setdefault("enable_lora", True)
+        else:
+            options.pop("max_lora_rank", None)
         self._spec = (chosen, model, options)
         self.inner: Backend | None = None
         self.started_s: float | None = None

@@ -289,3 +289,13 @@ def test_gate_ignores_untested_clauses_but_lists_them(acme, synth_dir, tmp_path)
     tested = {c.clause_id for c in report.clauses if c.before.pooled.n}
     assert set(gated.gate.untested).isdisjoint(tested) and gated.gate.untested
     assert isinstance(AuditReport.from_json(gated.to_json()), AuditReport)
+
+
+def test_the_engine_is_sized_to_the_adapter_rank(tmp_path) -> None:
+    from rulealign.audit.run import lora_rank
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 12}))
+    assert lora_rank(tmp_path) == 16
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 64}))
+    assert lora_rank(tmp_path) == 64
+    assert lora_rank(tmp_path / "missing") == 64
