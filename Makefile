@@ -54,6 +54,8 @@ bench: setup
 	$(PY) bench/bench_kg.py
 	$(PY) bench/bench_llm.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_synth.py
+	$(PY) bench/bench_audit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
