@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--per-rule", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--topup", type=int, default=0, help="coverage top-up rounds")
     ap.add_argument("--backend", default="auto")
     args = ap.parse_args()
 
@@ -55,6 +56,7 @@ def main() -> None:
             res = synthesize(policy, conflicts, backend, SynthStore(Path(tmp) / "s.sqlite"),
                              SynthSettings(per_rule=args.per_rule, rounds=args.rounds,
                                            batch=args.batch, qa_per_clause=1,
+                                           topup=args.topup,
                                            spec_examples=False))
             stats = backend.stats
         finally:

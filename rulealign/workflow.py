@@ -50,6 +50,7 @@ class RunSettings:
     # synthesis
     per_rule: int | None = 1
     rounds: int = 0          # the 135M model's revisions rarely pass: not worth 90 s
+    topup: int = 0           # coverage top-up rounds (each retries every empty cell)
     qa_per_clause: int = 1
     heldout: float = 0.3
     rules: tuple[str, ...] | None = None
@@ -256,14 +257,15 @@ def _synth(policy: Any, conflicts: Any, engine: Any, out: Path, s: RunSettings,
 
     data = out / "synth" / "data"
     key = _hash([policy_key, engine.model_hash, s.part("per_rule", "rounds", "qa_per_clause",
-                                                       "heldout", "seed", "rules", "batch")])
+                                                       "heldout", "seed", "rules", "batch",
+                                                       "topup")])
     if man.fresh("synth", key, data / "prompts.heldout.jsonl", out / "synth" / "coverage.json"):
         say(f"synth: reused ({man.stage('synth').get('summary', '')})")
         return data
     t0 = time.perf_counter()
     settings = SynthSettings(per_rule=s.per_rule, rounds=s.rounds, seed=s.seed,
                              qa_per_clause=s.qa_per_clause, heldout=s.heldout, rules=s.rules,
-                             batch=s.batch)
+                             batch=s.batch, topup=s.topup)
     res = synthesize(policy, conflicts, engine, SynthStore(out / "synth" / "synth.sqlite"),
                      settings, progress=print_progress)
     counts = export(res.examples, data)

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="boundary scenarios per rule (default 1; 0 = every planned one)")
     p.add_argument("--rounds", type=int, default=0, help="reviser rounds (default 0)")
     p.add_argument("--qa-per-clause", type=int, default=1)
+    p.add_argument("--topup", type=int, default=0,
+                   help="coverage top-up rounds: retry every rule x axis cell without a pair")
     p.add_argument("--heldout", type=float, default=0.3,
                    help="share of scenarios held out for the audit (default 0.3)")
     p.add_argument("--rules", default=None, help="only these rule ids (comma-separated)")
@@ -55,6 +57,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     settings = RunSettings(
         backend=args.backend, model=args.model, seed=args.seed,
         per_rule=args.per_rule or None, rounds=args.rounds, qa_per_clause=args.qa_per_clause,
+        topup=args.topup,
         heldout=args.heldout, rules=tuple(args.rules.split(",")) if args.rules else None,
         train=not args.no_train, method=args.method, sft_steps=args.sft_steps,
         pref_steps=args.pref_steps, likelihood=not args.no_likelihood,

@@ -36,6 +36,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=2, help="reviser rounds (default 2)")
     p.add_argument("--qa-per-clause", type=int, default=2,
                    help="question/answer pairs per cited clause (default 2)")
+    p.add_argument("--topup", type=int, default=1,
+                   help="coverage top-up rounds: one more scenario for every rule x axis cell "
+                        "still without an accepted pair (default 1)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,7 +78,7 @@ def _synth(args: argparse.Namespace, out: Path, per_rule: int | None,
             return None, None, 2
     log = GenerationLog(out / "generations.sqlite")
     settings = SynthSettings(per_rule=per_rule, rounds=args.rounds, seed=args.seed,
-                             qa_per_clause=qa, rules=rules,
+                             qa_per_clause=qa, rules=rules, topup=args.topup,
                              heldout=getattr(args, "heldout", 0.2))
     if getattr(args, "ray", None):
         import functools

@@ -50,6 +50,10 @@ class SynthSettings:
     rules: tuple[str, ...] | None = None
     #: Also use the labelled examples written in the spec (prompt, compliant, violating).
     spec_examples: bool = True
+    #: Coverage top-up: rounds in which every rule x axis cell still without an accepted
+    #: pair gets one more scenario (a new attack, whose strategy the planner's memory picks
+    #: away from what failed). Cells still empty afterwards are reported with the reason.
+    topup: int = 1
     #: Token cap per agent output, below the schema's own bound. A batch decodes until its
     #: longest output ends, and what runs past this is a small model's degenerate repetition
     #: (the typical reply is 60-100 tokens): the cap ends it early, recorded as truncated.
@@ -335,6 +339,27 @@ class _Run:
                        verdicts=verdicts,
                        provenance=self._provenance(self.item_key(sc), rules, st.get("rounds", 0)))
 
+    def top_up(self, scenarios: list[Scenario]) -> list[Scenario]:
+        """Extra scenarios for the cells (rule, axis) that have none accepted yet."""
+        added: list[Scenario] = []
+        for round_no in range(1, self.s.topup + 1):
+            cells: dict[tuple[str, str], list[Scenario]] = defaultdict(list)
+            for sc in scenarios + added:
+                cells[(sc.rule_ids[0], sc.axis)].append(sc)
+            extra = []
+            for group in cells.values():
+                done = [self.store.item(self.item_key(sc)) for sc in group]
+                if any(d is not None and d[0] == "accepted" for d in done):
+                    continue
+                first = group[0]
+                extra.append(first.model_copy(update={"id": f"{first.id}~topup{round_no}"}))
+            if not extra:
+                break
+            self.result.agent_calls["top-up scenarios"] += len(extra)
+            self.run_pairs(extra)
+            added += extra
+        return added
+
     # -- prompts for the generative audit -------------------------------------------------------
     def prompts(self, scenarios: list[Scenario]) -> list[Example]:
         """Every scenario's attacker prompt (accepted pair or not), from the store."""
@@ -418,8 +443,9 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
     t0 = time.perf_counter()
     run = _Run(policy, backend, store, s, progress)
     scenarios = plan(policy, conflicts, per_rule=s.per_rule, rules=s.rules)
-    run.result.scenarios = scenarios
     run.run_pairs(scenarios)
+    scenarios += run.top_up(scenarios)
+    run.result.scenarios = scenarios
     pairs: list[Example] = []
     singles: list[Example] = []
     for sc in scenarios:

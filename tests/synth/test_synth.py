@@ -112,7 +112,7 @@ def test_changing_one_rule_regenerates_only_that_rule(acme, tmp_path) -> None:
     policy, conflicts = acme
     store = SynthStore(tmp_path / "store.sqlite")
     synthesize(policy, conflicts, fake_backend(), store, _settings(policy, qa_per_clause=0))
-    target = policy.rules[2]
+    target = policy.rules[2]  # (its empty cells also get a top-up scenario, of the same rule)
     changed_rule = target.model_copy(update={"text": target.text + " Always."})
     changed = policy.model_copy(update={"rules": tuple(
         changed_rule if r.id == target.id else r for r in policy.rules)})
@@ -122,7 +122,7 @@ def test_changing_one_rule_regenerates_only_that_rule(acme, tmp_path) -> None:
     # every request concerns a scenario of the changed rule (its text is in the prompt)
     assert all(any(changed_rule.text in m["content"] for m in r.chat) for r in backend.requests)
     attacker_asks = [r for r in backend.requests if r.schema and r.schema["title"] == "UserTurn"]
-    assert 1 <= len(attacker_asks) <= 2  # per_rule=2
+    assert 1 <= len(attacker_asks) <= 2 * 2  # per_rule=2, plus one top-up each at most
 
 
 def test_no_scenario_is_in_both_splits(acme, tmp_path) -> None:
@@ -182,7 +182,8 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(tmp_path) -> None:
         [r[0] for r in store.db.execute("SELECT key FROM items")])}
     for key, value in before.items():
         assert after[key] == value  # nothing finished before the kill changed
-    assert len(after) == len(result.scenarios) == 16
+    assert len(after) == len(result.scenarios)       # one item per scenario, no duplicate
+    assert len([s for s in result.scenarios if "~topup" not in s.id]) == 16
     ids = [e.id for e in result.examples]
     assert len(ids) == len(set(ids))
     # the resumed run asked only for what was not stored yet, each thing once
@@ -258,3 +259,41 @@ def test_a_verified_compliant_answer_without_a_violating_twin_becomes_sft_data(a
         assert ex.messages[-1]["role"] == "user"
     rows = export(result.examples, tmp_path / "data")
     assert rows["sft.train.jsonl"] + rows["sft.heldout.jsonl"] == len(singles)
+
+
+def test_coverage_top_up_retries_only_empty_cells(acme, tmp_path) -> None:
+    from collections import Counter
+
+    from rulealign.llm.fake import FakeBackend
+    from tests.synth.helpers import respond
+
+    def first_try_fails():
+        seen: Counter[str] = Counter()
+
+        def responder(chat, schema):
+            # the violator fails the first time it is asked about a rule, then manages
+            system, user = chat[0]["content"], chat[-1]["content"]
+            if system.startswith("You write flawed") and "refuses or stalls" not in user:
+                rule = user.split("breaks exactly this rule:", 1)[-1][:120]
+                seen[rule] += 1
+                if seen[rule] == 1:
+                    return json.dumps({"response": "Thanks for asking, happy to help [ok]."})
+            return respond(chat, schema)
+
+        return FakeBackend(responder=responder)
+
+    policy, conflicts = acme
+
+    def cells(result):
+        return {(e.rule_ids[0], e.scenario.axis) for e in result.pairs
+                if e.scenario.axis != "labelled"}
+
+    base = synthesize(policy, conflicts, first_try_fails(), SynthStore(tmp_path / "a.sqlite"),
+                      _settings(policy, qa_per_clause=0, rounds=0, topup=0))
+    topped = synthesize(policy, conflicts, first_try_fails(), SynthStore(tmp_path / "b.sqlite"),
+                        _settings(policy, qa_per_clause=0, rounds=0, topup=1))
+    extra = [sc for sc in topped.scenarios if sc.id.endswith("~topup1")]
+    assert extra and len(cells(topped)) > len(cells(base))
+    # only cells that had no accepted pair after the first pass were topped up
+    first_pass = {(sc.rule_ids[0], sc.axis) for sc in base.scenarios}
+    assert {(sc.rule_ids[0], sc.axis) for sc in extra} <= first_pass - cells(base)
