@@ -260,6 +260,9 @@ def test_cli_compare_render_and_gate(acme, synth_dir, tmp_path, capsys) -> None:
                  str(lowest)]) == 0
     assert main(["audit", "render", str(b_dir / "report.json"), "--fail-under",
                  str(lowest + 0.01)]) == 1
+    a_json, b_json = str(a_dir / "report.json"), str(b_dir / "report.json")
+    assert main(["audit", "compare", a_json, b_json, "--fail-under", str(lowest)]) == 0
+    assert main(["audit", "compare", a_json, b_json, "--fail-under", str(lowest + 0.01)]) == 1
     assert main(["audit", "compare", str(a_dir / "report.json"),
                  str(tmp_path / "missing.json")]) == 1
     assert "RA601" in capsys.readouterr().err
