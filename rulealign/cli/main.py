@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from rulealign import __version__
 from rulealign.cli import (
     audit_cmd,
     errors_cmd,
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rulealign", description="Compile a written policy into a model that follows it.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     spec_cmd.register(sub)
@@ -48,15 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.register(sub)
     errors_cmd.register(sub)
     return parser
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("rulealign")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

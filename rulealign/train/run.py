@@ -67,15 +67,10 @@ def _config_hash(cfg: TrainConfig) -> str:
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+    from rulealign import package_versions
 
-    out = {}
-    for pkg in ("rulealign", "torch", "transformers", "trl", "peft", "accelerate", "datasets"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
+    return package_versions(("rulealign", "torch", "transformers", "trl", "peft", "accelerate",
+                             "datasets"), missing="not installed")
 
 
 def _expected_provenance(cfg: TrainConfig) -> dict[str, Any]:
