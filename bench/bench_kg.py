@@ -46,7 +46,31 @@ def make_policy(n_rules: int, n_terms: int = 2000, seed: int = 3) -> Policy:
     return Policy(id="bench", title="Bench", rules=tuple(rules), terms=tuple(terms), clauses=clauses)
 
 
+def python_speed() -> float:
+    """Millions of dict inserts per second, best of 5: this machine's Python speed today.
+
+    Shared 2-core machines vary by up to 2x from day to day; printed beside the times so that
+    runs on different days can be compared."""
+    best = math.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        d = {}
+        for i in range(1_000_000):
+            d[i] = i
+        best = min(best, time.perf_counter() - t0)
+    return 1 / best
+
+
+def fit_exponent(ns: list[int], ys: list[float]) -> float:
+    """Slope of log(y) against log(n), least squares."""
+    xs = [math.log(n) for n in ns]
+    ls = [math.log(max(y, 1e-6)) for y in ys]
+    mx, my = sum(xs) / len(xs), sum(ls) / len(ls)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ls, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
 def main() -> None:
+    speed = python_speed()
     rows = []
     for n in (1_000, 5_000, 10_000, 20_000):
         policy = make_policy(n)
@@ -61,22 +85,25 @@ def main() -> None:
         rows.append({"rules": n, "conflicts_s": round(t1 - t0, 3), "rdf_s": round(t2 - t1, 3),
                      "shacl_s": round(t3 - t2, 3), "total_s": round(t3 - t0, 3),
                      "findings": len(conflicts), "triples": len(graph)})
-    xs = [math.log(r["rules"]) for r in rows]
-    ys = [math.log(max(r["conflicts_s"], 1e-6)) for r in rows]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    exponent = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    ns = [r["rules"] for r in rows]
+    exponent = fit_exponent(ns, [r["conflicts_s"] for r in rows])
+    findings_exponent = fit_exponent(ns, [r["findings"] for r in rows])
     peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(f"{'rules':>7} {'conflicts s':>12} {'rdf s':>8} {'shacl s':>8} {'total s':>8} {'findings':>9} {'triples':>9}")
     for r in rows:
         print(f"{r['rules']:>7} {r['conflicts_s']:>12} {r['rdf_s']:>8} {r['shacl_s']:>8} {r['total_s']:>8} "
               f"{r['findings']:>9} {r['triples']:>9}")
     ten = next(r for r in rows if r["rules"] == 10_000)
-    print(f"growth exponent of conflict finding: {exponent:.2f} (target <= 1.3)")
+    print(f"growth exponent of conflict finding: {exponent:.2f} (target <= 1.3); "
+          f"of the findings themselves: {findings_exponent:.2f}")
     print(f"10k rules in all: {ten['total_s']} s (target < 10 s); peak memory (max RSS): {peak} MB")
+    print(f"this machine's Python today: {speed:.1f} M dict inserts/s (best of 5)")
     dest = ROOT / "bench" / "results"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "kg.json").write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(),
                                               "rows": rows, "growth_exponent": round(exponent, 3),
+                                              "findings_growth_exponent": round(findings_exponent, 3),
+                                              "python_mdict_inserts_per_s": round(speed, 2),
                                               "peak_rss_mb": peak}, indent=2))
 
 

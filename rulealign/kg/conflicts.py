@@ -205,8 +205,11 @@ def _interval(cond: Condition) -> Interval | None:
             "==": Interval(v, v, False, False)}.get(op)
 
 
-def _intervals(rule: Rule) -> dict[str, tuple[Interval, str | None]]:
-    out: dict[str, tuple[Interval, str | None]] = {}
+_Intervals = dict[str, tuple[Interval, str | None]]  # term -> the values allowed, unit
+
+
+def _intervals(rule: Rule) -> _Intervals:
+    out: _Intervals = {}
     for c in rule.conditions:
         iv = _interval(c)
         if iv is not None and c.term:
@@ -216,9 +219,9 @@ def _intervals(rule: Rule) -> dict[str, tuple[Interval, str | None]]:
     return out
 
 
-def _overlap(a: Rule, b: Rule) -> tuple[bool, str]:
-    """Whether both rules' conditions can hold at once, and a description of where."""
-    ia, ib = _intervals(a), _intervals(b)
+def _overlap(a: Rule, b: Rule, ia: _Intervals, ib: _Intervals) -> tuple[bool, str]:
+    """Whether both rules' conditions (``ia``, ``ib``: their intervals) can hold at once,
+    and a description of where."""
     parts = []
     for term in sorted(set(ia) | set(ib)):
         x = ia.get(term, (_FULL, None))
@@ -244,13 +247,14 @@ class _RuleFacts:
     rule: Rule
     terms: dict[str, str]  # term id -> how the rule is about it: "declared" | "label" | "synonym"
     action: str
+    intervals: _Intervals
 
 
 def _facts(rule: Rule, index: TermIndex) -> _RuleFacts:
     terms = {t: "declared" for t in rule.terms}
     for term, via_synonym in index.mentions(f"{rule.action} {rule.object or ''}").items():
         terms.setdefault(term, "synonym" if via_synonym else "label")
-    return _RuleFacts(rule, terms, _action_key(rule))
+    return _RuleFacts(rule, terms, _action_key(rule), _intervals(rule))
 
 
 def _meeting(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> tuple[str, tuple[str, ...], str]:
@@ -291,7 +295,7 @@ _VERB = {Modality.PROHIBITION: "forbids", Modality.OBLIGATION: "requires", Modal
 
 def _opposition(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> Conflict | None:
     ra, rb = a.rule, b.rule
-    can_meet, where = _overlap(ra, rb)
+    can_meet, where = _overlap(ra, rb, a.intervals, b.intervals)
     if not can_meet:
         return None
     relation, shared, phrase = _meeting(a, b, index)
@@ -332,7 +336,7 @@ def _repetition(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> Conflict | No
     ra, rb = a.rule, b.rule
     if a.action != b.action or set(ra.terms) != set(rb.terms) or ra.actor != rb.actor:
         return None
-    ia, ib = _intervals(ra), _intervals(rb)
+    ia, ib = a.intervals, b.intervals
     texts_a = {c.text for c in ra.conditions if not c.is_structured}
     texts_b = {c.text for c in rb.conditions if not c.is_structured}
     pair = tuple(sorted((ra.id, rb.id)))
@@ -358,27 +362,46 @@ def _repetition(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> Conflict | No
     return None
 
 
+def _act_keys(action: str) -> tuple[str, ...]:
+    """Index keys for an action's kind of act: its verb classes, or the verb itself."""
+    verb = _verb(action)
+    if not verb:
+        return ()
+    return tuple(sorted(_CLASSES_OF.get(verb, frozenset({"=" + verb}))))
+
+
 def find_conflicts(policy: Policy) -> list[Conflict]:
-    """Every conflict, duplicate and subsumed rule in ``policy``, in a stable order."""
+    """Every conflict, duplicate and subsumed rule in ``policy``, in a stable order.
+
+    Candidates come from an index keyed by (term, kind of act) plus one keyed by the exact
+    action, so a rule is only ever compared with rules about a related term *and* a related
+    act: the work grows with the number of such pairs (which bounds the findings), not with
+    the square of the rules. At 20k rules and 2k terms, keying by term alone made 628k
+    candidate pairs for 29k findings.
+    """
     index = TermIndex(policy.terms)
     facts = [_facts(r, index) for r in policy.rules]
-    by_term: dict[str, list[int]] = defaultdict(list)
+    by_term_act: dict[tuple[str, str], list[int]] = defaultdict(list)
     by_action: dict[str, list[int]] = defaultdict(list)
+    act_keys = [_act_keys(f.action) for f in facts]
     for i, f in enumerate(facts):
         for t in f.terms:
-            by_term[t].append(i)
+            for k in act_keys[i]:
+                by_term_act[(t, k)].append(i)
         by_action[f.action].append(i)
-    seen: set[tuple[int, int]] = set()
+    related_terms: dict[str, tuple[str, ...]] = {}
     found: list[Conflict] = []
     for i, f in enumerate(facts):
         candidates: set[int] = set(by_action[f.action])
         for t in f.terms:
-            for related in (t, *index.ancestors(t), *index.descendants(t)):
-                candidates.update(by_term.get(related, ()))
+            if t not in related_terms:
+                related_terms[t] = (t, *index.ancestors(t), *index.descendants(t))
+            for related in related_terms[t]:
+                for k in act_keys[i]:
+                    candidates.update(by_term_act.get((related, k), ()))
         for j in candidates:
-            if j <= i or (i, j) in seen:
+            if j <= i:  # each pair once, from its first rule
                 continue
-            seen.add((i, j))
             a, b = f, facts[j]
             if not actions_related(a.action, b.action):
                 continue

@@ -8,10 +8,12 @@ duty), SKOS (terms, broader/narrower), PROV-O (where a rule came from), Dublin C
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from rdflib import Namespace, URIRef
 from rdflib.namespace import DCTERMS, ODRL2, PROV, SKOS, DefinedNamespace
 
-__all__ = ["DCTERMS", "ODRL2", "PROV", "RA", "SKOS"]
+__all__ = ["DCTERMS", "ODRL2", "PROV", "RA", "SKOS", "resolved"]
 
 
 class RA(DefinedNamespace):
@@ -72,3 +74,14 @@ class RA(DefinedNamespace):
     sharedTerm: URIRef
     overlap: URIRef
     explanation: URIRef
+
+
+def resolved(namespace: type[DefinedNamespace]) -> SimpleNamespace:
+    """The declared terms of ``namespace`` as plain attributes.
+
+    A DefinedNamespace answers every attribute through its metaclass (with the closed-world
+    check), which costs more than adding a triple; code that writes hundreds of thousands of
+    triples looks its terms up once here. Still closed: a misspelt name is an AttributeError.
+    """
+    names = [n for klass in reversed(namespace.__mro__) for n in getattr(klass, "__annotations__", {})]
+    return SimpleNamespace(**{n: namespace[n] for n in names if not n.startswith("_")})

@@ -167,6 +167,29 @@ def test_conflict_finding_uses_an_index_not_all_pairs(tmp_path: Path, monkeypatc
     assert calls <= 2 * n  # an all-pairs scan would make n*(n-1)/2 = 179,700 comparisons
 
 
+def test_rules_on_one_term_are_compared_only_within_a_kind_of_act(tmp_path: Path, monkeypatch) -> None:
+    # 300 rules about one term, with 150 different verbs that no class joins: an index by term
+    # alone would compare all 44,850 pairs; keyed by term and act, only each verb's two rules meet
+    n = 300
+    rules = [{"id": f"r{i}", "text": "t", "modality": ["prohibition", "permission"][i % 2],
+              "action": f"zverb{i // 2} it", "terms": ["t"]} for i in range(n)]
+    path = tmp_path / "dense.yaml"
+    path.write_text(yaml.safe_dump({"rulealign": 1, "policy": {"id": "dense", "title": "Dense"},
+                                    "terms": [{"id": "t"}], "rules": rules}))
+    calls = 0
+    real = conflicts_mod.actions_related
+
+    def counting(a: str, b: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(a, b)
+
+    monkeypatch.setattr(conflicts_mod, "actions_related", counting)
+    found = find_conflicts(load_policy(path))
+    assert sorted(c.id for c in found) == sorted(f"r{i}--r{i + 1}" for i in range(0, n, 2))
+    assert calls == n // 2
+
+
 EXPECTED = {
     "acme-support": {
         "goodwill-refund-gold--refund-cap": ("priority", "refund-cap"),

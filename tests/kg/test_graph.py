@@ -8,7 +8,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 import yaml
-from rdflib import Graph, URIRef
+from rdflib import RDF, Graph, URIRef
 from rdflib.compare import isomorphic
 
 from rulealign.cli.main import main
@@ -75,6 +75,20 @@ def test_conflict_without_explanation_breaks_the_shapes(acme) -> None:
     g.remove((node, RA.explanation, None))
     with pytest.raises(GraphError, match="RA201"):
         check_shapes(g)
+
+
+def test_conditions_need_text_or_a_complete_structure(acme) -> None:
+    g = policy_to_rdf(acme.policy, acme.conflicts)
+    structured = next(c for c in g.subjects(RA.conditionTerm, None))
+    g.remove((structured, RA.operator, None))  # a term and a value, no operator
+    empty = str(acme.iris.rule("refund-cap")) + "/condition/99"
+    g.add((URIRef(empty), RDF.type, RA.Condition))  # neither text nor term
+    with pytest.raises(GraphError) as err:
+        check_shapes(g)
+    messages = {d.message.rsplit(" at node ", 1)[1]: d.message for d in err.value.diagnostics}
+    assert set(messages) == {str(structured), empty}
+    assert "ra:operator" in messages[str(structured)]
+    assert "needs its text" in messages[empty]
 
 
 def test_cycle_in_exceptions_and_overrides_is_a_coded_error(tmp_path: Path) -> None:
