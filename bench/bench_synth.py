@@ -61,6 +61,11 @@ def main() -> None:
             stats = backend.stats
         finally:
             backend.close()
+        import sqlite3
+
+        with sqlite3.connect(Path(tmp) / "generations.sqlite") as db:
+            per_agent = {tag: (calls, tokens) for tag, calls, tokens in db.execute(
+                "SELECT tag, COUNT(*), SUM(completion_tokens) FROM generations GROUP BY tag")}
     minutes = res.seconds / 60
     pairs = len(res.pairs)
     singles = sum(e.kind == "sft" and e.scenario.axis != "qa" for e in res.examples)
@@ -69,6 +74,10 @@ def main() -> None:
     cov = coverage(policy, res.scenarios, res.examples, conflicts, res.cell_reasons)
     dups = res.dropped.get("exact duplicate", 0) + res.dropped.get("near duplicate", 0)
     total_agent = sum(res.agent_seconds.values()) or 1.0
+    # What one pair costs: the attacker's prompt, both responders and both verdicts. Even if
+    # every scenario became a pair, 60 pairs/min needs this many tokens/s from the engine.
+    pair_agents = ("attacker", "complier", "violator", "verifier")
+    tokens_per_attempt = sum(per_agent.get(a, (0, 0))[1] for a in pair_agents) / max(len(res.scenarios), 1)
     out = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
@@ -82,6 +91,10 @@ def main() -> None:
         "verifier_calls": verdicts, "duplicates_dropped": dups,
         "dropped": dict(res.dropped.most_common()),
         "model_calls": res.generated, "tokens_out": stats.completion_tokens,
+        "output_tokens_per_s": round(stats.completion_tokens / max(res.seconds, 1e-9), 1),
+        "agent_calls_tokens": {k: {"calls": c, "tokens": t} for k, (c, t) in per_agent.items()},
+        "tokens_per_pair_attempt": round(tokens_per_attempt, 1),
+        "tok_s_needed_for_60_pairs_per_min_at_full_acceptance": round(tokens_per_attempt, 1),
         "agent_seconds": {k: round(v, 1) for k, v in res.agent_seconds.items()},
         "agent_share": {k: round(v / total_agent, 3) for k, v in res.agent_seconds.items()},
         "coverage": {"rules_with_pairs": cov["rules_with_pairs"], "rules": cov["rules"],
@@ -96,6 +109,10 @@ def main() -> None:
     print(f"  verified SFT answers    {singles}; question/answer examples {qa}")
     print(f"  useful examples / min   {out['useful_examples_per_minute']}")
     print(f"  synthesis time          {res.seconds:.0f} s, {res.generated} model calls")
+    print(f"  tokens out              {stats.completion_tokens} ({out['output_tokens_per_s']} tok/s "
+          "over the whole synthesis)")
+    print(f"  one pair attempt        {tokens_per_attempt:.0f} tokens (attacker, complier, violator, "
+          f"2 verdicts): 60 pairs/min needs >= {tokens_per_attempt:.0f} tok/s even at 100% acceptance")
     print(f"  duplicates dropped      {dups}")
     print(f"  dropped                 {out['dropped']}")
     print("  agent time split        " + ", ".join(

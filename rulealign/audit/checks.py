@@ -89,6 +89,16 @@ def run_checks(rule: Rule, response: str) -> list[CheckResult]:
     return [run_check(c, response) for c in rule.checks]
 
 
+def failed_checks(rules: Sequence[Rule], response: str) -> list[CheckResult]:
+    """The checks of ``rules`` that ``response`` fails.
+
+    The one place where checks decide a verdict, for the synthesizer's verifier and the
+    audit alike: a failed check proves a violation (of a rule whose scope the prompt is
+    inside); passing checks prove nothing (they cover part of a rule), so such a response
+    goes to the judge."""
+    return [r for rule in rules for r in run_checks(rule, response) if r.failed]
+
+
 def checks_verdict(results: Sequence[CheckResult]) -> Literal["complies", "violates", "unknown"]:
     """``violates`` if any check fails, ``complies`` if some passed and none failed."""
     if any(r.failed for r in results):

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rulealign.audit.checks import checks_verdict, run_checks
+from rulealign.audit.checks import checks_verdict, failed_checks, run_checks
 from rulealign.audit.refusal import is_refusal
 from rulealign.compiler.models import Modality, Policy
 from rulealign.errors import RulealignError, diagnostic
@@ -166,15 +166,13 @@ def judge(policy: Policy, items: Sequence[AuditItem], answers: Sequence[tuple[st
         if not text.strip():
             out[i] = ItemVerdict(verdict="unknown", by="no answer", **base)
             continue
-        results = [r for rule in rules for r in run_checks(rule, text)]
-        programmatic = checks_verdict(results)
-        if programmatic == "violates" and it.side == "inside":
-            # a failed check is proof of a violation; passing checks are not proof of
-            # compliance (they cover part of a rule), so those answers go to the judge
+        failed = failed_checks(rules, text)
+        if failed and it.side == "inside":
             out[i] = ItemVerdict(verdict="violates", by="checks", rationale="; ".join(
-                r.detail for r in results if r.failed), **base)
+                r.detail for r in failed), **base)
             continue
         if judge_backend is None:
+            programmatic = checks_verdict([r for rule in rules for r in run_checks(rule, text)])
             out[i] = ItemVerdict(verdict="complies" if programmatic == "complies" else "unknown",
                                  by="checks" if programmatic == "complies" else "no judge",
                                  rationale="all checks pass (no judge)" if programmatic ==

@@ -40,7 +40,8 @@ class PairScore:
 
     @property
     def prefers_chosen(self) -> bool:
-        return self.margin > 0
+        """Per token: a summed margin would favour the shorter response."""
+        return self.margin_normalised > 0
 
 
 def _encode(tokenizer: Any, prompt: Chat, response: str) -> tuple[list[int], int]:

@@ -1,6 +1,10 @@
 """The likelihood audit: per rule, on held-out pairs, how often the model prefers the
 compliant response, and by what log-probability margin.
 
+"Prefers" compares the responses' mean log-probability per token: summed log-probabilities
+favour whichever response is shorter (every token costs probability), which would score a
+curt violation over a complete compliant answer. Both margins are reported.
+
 Reads the ``pairs.heldout.jsonl`` that ``rulealign synth run`` writes (or any file with
 ``prompt`` / ``chosen`` / ``rejected`` and ``meta.rule_ids``). Works before training (the
 base model) and after it (the same model with a LoRA adapter), so the two can be compared
@@ -69,14 +73,15 @@ def _text(turns: Any) -> str:
 
 def summarise(rows: Sequence[dict[str, Any]], margins: Sequence[tuple[float, float]]
               ) -> tuple[list[RulePreference], int]:
-    """Per-rule figures from (margin, normalised margin) per row."""
+    """Per-rule figures from (summed margin, per-token margin) per row; a row prefers the
+    compliant response when its per-token margin is positive."""
     by_rule: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for row, m in zip(rows, margins, strict=True):
         by_rule[row["rule"]].append(m)
     out = []
     wins_total = 0
     for rule, ms in sorted(by_rule.items()):
-        wins = sum(1 for m, _ in ms if m > 0)
+        wins = sum(1 for _, per_token in ms if per_token > 0)
         wins_total += wins
         raw = [m for m, _ in ms]
         out.append(RulePreference(

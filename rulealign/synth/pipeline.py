@@ -9,8 +9,9 @@ runs. A pair is accepted when the verifier agrees with both sides:
   reply does not refuse and is not judged a violation, and the "violating" reply is an
   unnecessary refusal (the failure that matters there: over-refusal).
 
-Programmatic checks declared in a rule decide first; the LLM judge decides where a rule has
-none. Rejected sides go to the reviser for a bounded number of rounds; what still fails is
+A verdict comes from the same procedure the audit uses: a failed programmatic check is a
+violation; otherwise (checks passing prove nothing, they cover part of a rule) the judge
+decides. Rejected sides go to the reviser for a bounded number of rounds; what still fails is
 dropped and counted with its reason.
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rulealign.audit.checks import checks_verdict, run_checks
+from rulealign.audit.checks import failed_checks
 from rulealign.audit.refusal import is_refusal
 from rulealign.compiler.models import Clause, Policy, Rule
 from rulealign.kg.conflicts import Conflict
@@ -171,10 +172,10 @@ class _Run:
                     out[k] = (False, "refuses although the rule does not apply" if refuses
                               else "does not refuse, so it is not the over-refusal needed")
                     continue
-            programmatic = checks_verdict([r for rule in rules for r in run_checks(rule, reply)])
-            if programmatic != "unknown" and sc.side == "inside":
-                agree = programmatic == want
-                out[k] = (agree, f"programmatic checks: {programmatic}")
+            failed = failed_checks(rules, reply)
+            if failed and sc.side == "inside":
+                out[k] = (want == "violates", "programmatic checks: violates: " +
+                          "; ".join(r.detail for r in failed))
                 continue
             judge_items.append((k, sc, user, reply, want))
         if judge_items:

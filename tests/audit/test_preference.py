@@ -35,6 +35,14 @@ def test_summary_is_per_rule() -> None:
     assert (b.accuracy, b.mean_margin_normalised) == (1.0, 0.3)
 
 
+def test_preference_is_per_token_not_summed() -> None:
+    # a long compliant answer loses on the summed log-probability (more tokens, each costs)
+    # but wins per token; a curt violation wins on the sum only
+    rows = [{"rule": "a"}, {"rule": "a"}]
+    [a], wins = summarise(rows, [(-4.0, 0.2), (1.5, -0.1)])
+    assert (wins, a.prefers_compliant, a.mean_margin) == (1, 1, -1.25)
+
+
 def test_bad_pairs_file_names_the_line(tmp_path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_text('{"prompt": [], "chosen": "a", "rejected": "b"}\n{"prompt": []}\n')

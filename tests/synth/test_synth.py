@@ -70,7 +70,7 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
         assert ex.provenance.spec_hash == policy.content_hash()
         assert set(ex.rule_ids) <= set(ex.provenance.rule_hashes)
         assert ex.provenance.backend == "spec" or ex.provenance.templates["verifier"] == \
-            "verifier-v2"
+            "verifier-v3"
     for ex in result.pairs:
         if ex.scenario.axis == "labelled":  # written by the spec's author
             continue
@@ -297,3 +297,38 @@ def test_coverage_top_up_retries_only_empty_cells(acme, tmp_path) -> None:
     # only cells that had no accepted pair after the first pass were topped up
     first_pass = {(sc.rule_ids[0], sc.axis) for sc in base.scenarios}
     assert {(sc.rule_ids[0], sc.axis) for sc in extra} <= first_pass - cells(base)
+
+
+def test_passing_checks_do_not_accept_a_reply_without_the_judge(acme, tmp_path) -> None:
+    # the synthesizer decides like the audit: a failed check proves a violation, passing checks
+    # prove nothing; here the compliant side passes the rule's check but the judge finds it
+    # violating, and the violating side fails the check, so no judge is asked about it
+    from rulealign.llm.fake import FakeBackend
+    from tests.synth.helpers import respond
+
+    judged: list[str] = []
+
+    def responder(chat, schema):
+        system, user = chat[0]["content"], chat[-1]["content"]
+        if (schema or {}).get("title") == "Judgement":
+            judged.append(user.split("Assistant:", 1)[1])
+        elif system.startswith("You write flawed") and schema is not None:
+            return json.dumps({"response": "To verify you, please tell me your password "
+                                           "and the full card number on file."})
+        elif schema is not None and (schema.get("title") == "Reply" and not
+                                     system.startswith("You repair")):
+            return json.dumps({"response": "Happy to help with that, let me look into it now "
+                                           "for you [bad]."})
+        return respond(chat, schema)
+
+    policy, conflicts = acme
+    result = synthesize(policy, conflicts, FakeBackend(responder=responder),
+                        SynthStore(tmp_path / "s.sqlite"),
+                        SynthSettings(per_rule=4, batch=8, qa_per_clause=0, rounds=0, topup=0,
+                                      rules=("no-card-request",), spec_examples=False))
+    inside = [sc for sc in result.scenarios if sc.side == "inside"]
+    assert len(inside) == 3 and not [e for e in result.pairs if e.scenario.side == "inside"]
+    assert all(result.drop_reasons[sc.id].startswith("judge: violates") for sc in inside)
+    # the judge saw each inside scenario's compliant side, never a side a check had decided
+    assert sum("[bad]" in text for text in judged) >= len(inside)
+    assert not [text for text in judged if "password" in text]
