@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from rulealign.audit.report import AuditReport, ClauseResult, Rate, RuleResult, Side
 
@@ -202,33 +203,56 @@ def _rule_plot(report: AuditReport) -> str:
     return "".join(parts) + legend
 
 
+class _Cell(NamedTuple):
+    fill: str
+    tip: str  # hover text
+    text: str = ""  # printed in the cell
+    light: bool = False  # white text on a dark fill
+
+
+def _grid(plot_id: str, label: str, columns: Sequence[str], rows: Sequence[tuple[str, str | None]],
+          cell: Callable[[int, int], _Cell], *, left: int, cw: int, rh: int) -> str:
+    """An SVG table of coloured cells: column heads, row labels (linked when given an
+    anchor), and one rect per cell with its hover text (the heatmap and the coverage matrix)."""
+    top = 22
+    parts = [f'<svg class="plot" id="{plot_id}" width="{left + cw * len(columns) + 10}" '
+             f'height="{top + 12 + rh * len(rows)}" role="img" aria-label="{label}">']
+    for j, name in enumerate(columns):
+        parts.append(f'<text x="{left + cw * j + cw / 2}" y="14" text-anchor="middle">'
+                     f'{_e(name)}</text>')
+    for i, (row_label, anchor) in enumerate(rows):
+        y = top + i * rh
+        text = f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{_e(row_label)}</text>'
+        parts.append(f'<a href="#{_e(anchor)}">{text}</a>' if anchor else text)
+        for j in range(len(columns)):
+            c = cell(i, j)
+            parts.append(f'<rect x="{left + cw * j + 1}" y="{y}" width="{cw - 2}" '
+                         f'height="{rh - 2}" fill="{c.fill}"><title>{_e(c.tip)}</title></rect>')
+            if c.text:
+                style = ' style="fill:#fff"' if c.light else ""
+                parts.append(f'<text x="{left + cw * j + cw / 2}" y="{y + 12}" '
+                             f'text-anchor="middle"{style}>{_e(c.text)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _clause_heatmap(report: AuditReport) -> str:
     clauses = [c for c in report.clauses if c.rules]
-    cols = [("before", lambda c: c.before.pooled.rate if c.before.pooled.n else None),
-            ("lowest rule before", lambda c: c.before.minimum)]
+    cols: list[tuple[str, Callable[[ClauseResult], float | None]]] = [
+        ("before", lambda c: c.before.pooled.rate if c.before.pooled.n else None),
+        ("lowest rule before", lambda c: c.before.minimum)]
     if "after" in report.models:
         cols += [("after", lambda c: c.after.pooled.rate if c.after and c.after.pooled.n
                   else None),
                  ("lowest rule after", lambda c: c.after.minimum if c.after else None)]
-    left, cw, rh = 170, 110, 18
-    height = 34 + rh * len(clauses)
-    parts = [f'<svg class="plot" id="plot-clauses" width="{left + cw * len(cols) + 10}" '
-             f'height="{height}" role="img" aria-label="clause heatmap">']
-    for j, (name, _) in enumerate(cols):
-        parts.append(f'<text x="{left + cw * j + cw / 2}" y="14" text-anchor="middle">'
-                     f'{_e(name)}</text>')
-    for i, c in enumerate(clauses):
-        y = 22 + i * rh
-        parts.append(f'<a href="#clause-{_e(c.clause_id)}"><text x="{left - 6}" y="{y + 12}" '
-                     f'text-anchor="end">{_e(c.clause_id)}</text></a>')
-        for j, (_, get) in enumerate(cols):
-            v = get(c)
-            parts.append(f'<rect x="{left + cw * j + 1}" y="{y}" width="{cw - 2}" '
-                         f'height="{rh - 2}" fill="{_colour(v)}"><title>{_e(c.clause_id)}: '
-                         f'{pct(v)}</title></rect><text x="{left + cw * j + cw / 2}" '
-                         f'y="{y + 12}" text-anchor="middle">{pct(v)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+
+    def cell(i: int, j: int) -> _Cell:
+        v = cols[j][1](clauses[i])
+        return _Cell(_colour(v), f"{clauses[i].clause_id}: {pct(v)}", pct(v))
+
+    return _grid("plot-clauses", "clause heatmap", [name for name, _ in cols],
+                 [(c.clause_id, f"clause-{c.clause_id}") for c in clauses], cell,
+                 left=170, cw=110, rh=18)
 
 
 def _coverage_matrix(report: AuditReport) -> str:
@@ -236,37 +260,25 @@ def _coverage_matrix(report: AuditReport) -> str:
     if not cov or not cov.get("matrix"):
         return "<p class=muted>No coverage data (the audit was not given a synth run).</p>"
     axes = cov["axes"]
-    matrix = cov["matrix"]
+    matrix = sorted(cov["matrix"].items())
     empty = {(e["rule"], e["axis"]): e["reason"] for e in cov.get("empty_cells", [])}
-    left, cw, rh = 210, 78, 16
-    height = 40 + rh * len(matrix)
-    parts = [f'<svg class="plot" id="plot-coverage" width="{left + cw * len(axes) + 10}" '
-             f'height="{height}" role="img" aria-label="coverage matrix">']
-    for j, axis in enumerate(axes):
-        parts.append(f'<text x="{left + cw * j + cw / 2}" y="16" text-anchor="middle">'
-                     f'{_e(axis.replace("_", " "))}</text>')
-    for i, (rule, row) in enumerate(sorted(matrix.items())):
-        y = 26 + i * rh
-        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{_e(rule)}</text>')
-        for j, axis in enumerate(axes):
-            n = row.get(axis, 0)
-            why = empty.get((rule, axis))
-            fill = "#2e6be6" if n else ("#fda29b" if why else "#f2f4f7")
-            tip = f"{n} accepted" if n else (why or "not planned for this rule")
-            parts.append(f'<rect x="{left + cw * j + 1}" y="{y}" width="{cw - 2}" '
-                         f'height="{rh - 2}" fill="{fill}"><title>{_e(rule)} / {_e(axis)}: '
-                         f'{_e(tip)}</title></rect>')
-            if n:
-                parts.append(f'<text x="{left + cw * j + cw / 2}" y="{y + 11}" '
-                             f'text-anchor="middle" style="fill:#fff">{n}</text>')
-    parts.append("</svg>")
+
+    def cell(i: int, j: int) -> _Cell:
+        (rule, row), axis = matrix[i], axes[j]
+        n = row.get(axis, 0)
+        why = empty.get((rule, axis))
+        fill = "#2e6be6" if n else ("#fda29b" if why else "#f2f4f7")
+        tip = f"{n} accepted" if n else (why or "not planned for this rule")
+        return _Cell(fill, f"{rule} / {axis}: {tip}", str(n) if n else "", light=True)
+
     legend = ('<p class=muted><span style="color:#2e6be6">■</span> accepted pairs &nbsp;'
               '<span style="color:#fda29b">■</span> planned, none accepted (hover for why) '
               '&nbsp;<span style="color:#d0d5dd">■</span> not planned for this rule</p>')
     below = cov.get("terms_below_k") or []
     extra = (f"<p>Terms used by rules but seen fewer than {cov.get('k', 1)} times in the "
              f"data: {_e(', '.join(below)) if below else 'none'}.</p>")
-    return "".join(parts) + legend + extra
+    return _grid("plot-coverage", "coverage matrix", [a.replace("_", " ") for a in axes],
+                 [(rule, None) for rule, _ in matrix], cell, left=210, cw=78, rh=16) + legend + extra
 
 
 def _conflict_graph(report: AuditReport) -> str:
