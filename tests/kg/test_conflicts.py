@@ -144,27 +144,34 @@ def test_subsumed_rule_is_reported_with_the_wider_rule(tmp_path: Path) -> None:
     assert "'narrow' is subsumed by 'wide'" in c.explanation
 
 
-def test_conflict_finding_uses_an_index_not_all_pairs(tmp_path: Path, monkeypatch) -> None:
-    n = 600
-    terms = [{"id": f"t{i}"} for i in range(n)]
-    rules = [{"id": f"r{i}", "text": "t", "modality": ["prohibition", "permission"][i % 2],
-              "action": f"verb{i // 2} thing", "terms": [f"t{i // 2}"]} for i in range(n)]
-    path = tmp_path / "big.yaml"
-    path.write_text(yaml.safe_dump({"rulealign": 1, "policy": {"id": "big", "title": "Big"},
-                                    "terms": terms, "rules": rules}))
-    p = load_policy(path)
-    calls = 0
+def _comparisons(monkeypatch) -> list[tuple[str, str]]:
+    """Every pair of actions the conflict search compares, recorded as it runs."""
+    seen: list[tuple[str, str]] = []
     real = conflicts_mod.actions_related
 
     def counting(a: str, b: str) -> bool:
-        nonlocal calls
-        calls += 1
+        seen.append((a, b))
         return real(a, b)
 
     monkeypatch.setattr(conflicts_mod, "actions_related", counting)
+    return seen
+
+
+def _write_spec(path: Path, terms: list[dict], rules: list[dict]) -> Path:
+    path.write_text(yaml.safe_dump({"rulealign": 1, "policy": {"id": path.stem, "title": "T"},
+                                    "terms": terms, "rules": rules}))
+    return path
+
+
+def test_conflict_finding_uses_an_index_not_all_pairs(tmp_path: Path, monkeypatch) -> None:
+    n = 600
+    rules = [{"id": f"r{i}", "text": "t", "modality": ["prohibition", "permission"][i % 2],
+              "action": f"verb{i // 2} thing", "terms": [f"t{i // 2}"]} for i in range(n)]
+    p = load_policy(_write_spec(tmp_path / "big.yaml", [{"id": f"t{i}"} for i in range(n)], rules))
+    compared = _comparisons(monkeypatch)
     found = find_conflicts(p)
     assert len(found) == n // 2  # each prohibition meets exactly its permission twin
-    assert calls <= 2 * n  # an all-pairs scan would make n*(n-1)/2 = 179,700 comparisons
+    assert len(compared) <= 2 * n  # an all-pairs scan would make n*(n-1)/2 = 179,700 comparisons
 
 
 def test_rules_on_one_term_are_compared_only_within_a_kind_of_act(tmp_path: Path, monkeypatch) -> None:
@@ -173,21 +180,11 @@ def test_rules_on_one_term_are_compared_only_within_a_kind_of_act(tmp_path: Path
     n = 300
     rules = [{"id": f"r{i}", "text": "t", "modality": ["prohibition", "permission"][i % 2],
               "action": f"zverb{i // 2} it", "terms": ["t"]} for i in range(n)]
-    path = tmp_path / "dense.yaml"
-    path.write_text(yaml.safe_dump({"rulealign": 1, "policy": {"id": "dense", "title": "Dense"},
-                                    "terms": [{"id": "t"}], "rules": rules}))
-    calls = 0
-    real = conflicts_mod.actions_related
-
-    def counting(a: str, b: str) -> bool:
-        nonlocal calls
-        calls += 1
-        return real(a, b)
-
-    monkeypatch.setattr(conflicts_mod, "actions_related", counting)
-    found = find_conflicts(load_policy(path))
+    p = load_policy(_write_spec(tmp_path / "dense.yaml", [{"id": "t"}], rules))
+    compared = _comparisons(monkeypatch)
+    found = find_conflicts(p)
     assert sorted(c.id for c in found) == sorted(f"r{i}--r{i + 1}" for i in range(0, n, 2))
-    assert calls == n // 2
+    assert len(compared) == n // 2 and all(a == b for a, b in compared)
 
 
 EXPECTED = {
