@@ -9,6 +9,10 @@ shapes in ``shapes.ttl`` (a violation is a coded ``RA201`` error naming the node
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,13 +20,15 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from rdflib import RDF, XSD, Graph, Literal, URIRef
+from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDFS
+from rdflib.term import Node
 
 from rulealign.compiler.models import Modality, Policy
 from rulealign.errors import GraphError, diagnostic
 from rulealign.kg.conflicts import Conflict, find_conflicts
 from rulealign.kg.namespace import DCTERMS, ODRL2, PROV, RA, SKOS, resolved
+from rulealign.kg.store import OneGraphStore
 
 BASE = "https://rulealign.dev/policy/"
 _RA, _DCTERMS, _SKOS, _PROV, _ODRL2 = (resolved(ns) for ns in (RA, DCTERMS, SKOS, PROV, ODRL2))
@@ -73,7 +79,8 @@ class Iris:
 
 
 def new_graph() -> Graph:
-    g = Graph()
+    """An empty policy graph with the project's prefixes bound (see ``kg/store.py``)."""
+    g = Graph(store=OneGraphStore())
     for prefix, ns in (("ra", RA._NS), ("odrl", ODRL2), ("skos", SKOS), ("prov", PROV),
                        ("dcterms", DCTERMS)):
         g.bind(prefix, ns)
@@ -136,8 +143,9 @@ def _policy_to_rdf(policy: Policy, conflicts: list[Conflict]) -> Graph:
     g = new_graph()
     iri = Iris(policy.id)
     lit = _Literals()
-    # Triples are collected and added in one addN: Graph.add's per-call checks cost more
-    # than the store's insert at hundreds of thousands of triples.
+    # Triples are collected and handed to the store in one addN: Graph.add's and
+    # Graph.addN's per-triple node checks cost more than the insert itself at hundreds of
+    # thousands of triples, and every node here is made as a URIRef or Literal above.
     triples: list[tuple[Any, Any, Any]] = []
     add = triples.append
     p = iri.policy
@@ -269,12 +277,14 @@ def _policy_to_rdf(policy: Policy, conflicts: list[Conflict]) -> Graph:
             add((n, _RA.sharedTerm, iri.term(tid)))
         add((n, _RA.overlap, lit(conf.overlap)))
         add((n, _RA.explanation, lit(conf.explanation)))
-    g.addN((s, p_, o, g) for s, p_, o in triples)
+    g.store.addN((s, p_, o, g) for s, p_, o in triples)
     return g
 
 
 def shapes_graph() -> Graph:
-    g = Graph()
+    # pyshacl reads a shape's path list from this graph once per focus node; OneGraphStore
+    # answers those lookups in a third of the time rdflib's default store takes
+    g = Graph(store=OneGraphStore())
     g.parse(data=resources.files("rulealign.kg").joinpath("shapes.ttl").read_text("utf-8"),
             format="turtle")
     return g
@@ -287,27 +297,114 @@ def ontology_graph() -> Graph:
     return g
 
 
-def check_shapes(graph: Graph) -> None:
-    """Raise ``RA201`` (one diagnostic per violation) if ``graph`` breaks the shapes."""
+SH = Namespace("http://www.w3.org/ns/shacl#")
+PARALLEL_FROM_TRIPLES = 100_000
+"""Graphs this large are checked in parallel where the machine allows it: below it, starting
+a process costs more than it saves."""
+
+
+def check_shapes(graph: Graph, *, workers: int | None = None) -> None:
+    """Raise ``RA201`` (one diagnostic per violation) if ``graph`` breaks the shapes.
+
+    A large graph is checked by ``workers`` forked processes (default: the cores this process
+    may use) when forking is safe here, each reading the same graph copy-on-write (nothing is
+    serialised) and taking the next top-level shape when it finishes one, the costliest
+    first. A shape's results do not depend on the other shapes, so together they are the
+    results of checking all the shapes at once.
+    """
+    shapes = shapes_graph()
+    n = _checkers(graph, workers)
+    order = _by_work(shapes, graph) if n > 1 else None
+    found = _check_in_parallel(graph, shapes, order, n) if order else _violations(graph, shapes)
+    if found:
+        raise GraphError(sorted((diagnostic("RA201", reason=reason, node=node) for node, reason in found),
+                                key=lambda d: d.message))
+
+
+def _violations(graph: Graph, shapes: Graph, use_shapes: list[str] | None = None) -> list[tuple[str, str]]:
+    """(focus node, reason) for each result of checking ``graph`` against (some of) ``shapes``."""
     from pyshacl import validate
 
     # inplace: with no inference the data graph is only read, so copying it first (the
     # default) is a quarter of the validation time at 10k rules for nothing.
     with bulk():
-        conforms, report, _ = validate(graph, shacl_graph=shapes_graph(), inference="none",
-                                       advanced=False, allow_warnings=True, inplace=True)
+        conforms, report, _ = validate(graph, shacl_graph=shapes, inference="none", advanced=False,
+                                       allow_warnings=True, inplace=True, use_shapes=use_shapes)
     if conforms:
-        return
-    sh = "http://www.w3.org/ns/shacl#"
-    diags = []
-    for result in report.subjects(RDF.type, URIRef(sh + "ValidationResult")):
-        focus = report.value(result, URIRef(sh + "focusNode"))
-        message = report.value(result, URIRef(sh + "resultMessage"))
-        path = report.value(result, URIRef(sh + "resultPath"))
+        return []
+    found = []
+    for result in report.subjects(RDF.type, SH.ValidationResult):
+        focus = report.value(result, SH.focusNode)
+        message = report.value(result, SH.resultMessage)
+        path = report.value(result, SH.resultPath)
         reason = f"{message}" + (f" (path {path.n3(graph.namespace_manager)})" if path else "")
-        diags.append(diagnostic("RA201", reason=reason, node=str(focus)))
-    raise GraphError(sorted(diags, key=lambda d: d.message) or
-                     [diagnostic("RA201", reason="does not conform", node="?")])
+        found.append((str(focus), reason))
+    return found or [("?", "does not conform")]
+
+
+def _checkers(graph: Graph, workers: int | None) -> int:
+    """How many processes check ``graph``: one unless it is large and forking is safe here
+    (a fork start method, and no other thread that could hold a lock the child needs)."""
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if (workers < 2 or len(graph) < PARALLEL_FROM_TRIPLES or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return 1
+    return workers
+
+
+def _by_work(shapes: Graph, graph: Graph) -> list[str] | None:
+    """The top-level shapes, the most work first: focus nodes, twice for a path that is not
+    a single property (pyshacl walks it per node). None if a shape has no IRI to name it by."""
+    tops = set(shapes.subjects(RDF.type, SH.PropertyShape)) | set(shapes.subjects(RDF.type, SH.NodeShape))
+    if not tops or any(not isinstance(t, URIRef) for t in tops):
+        return None
+    typed = Counter(o for _, _, o in graph.triples((None, RDF.type, None)))
+
+    def work(shape: Node) -> int:
+        nodes = sum(typed[c] for c in shapes.objects(shape, SH.targetClass))
+        nodes += sum(sum(1 for _ in graph.triples((None, p, None))) for p in shapes.objects(shape, SH.targetSubjectsOf))
+        nodes += sum(1 for _ in shapes.objects(shape, SH.targetNode))
+        return nodes * (1 if isinstance(shapes.value(shape, SH.path), URIRef) else 2)
+
+    return [str(t) for _, t in sorted(((work(t), t) for t in tops), key=lambda wt: (-wt[0], str(wt[1])))]
+
+
+_FORKED: tuple[Graph, Graph] | None = None
+"""The data and shapes graphs forked checkers read: set only while ``_check_in_parallel`` forks."""
+
+
+def _check_forked(shape: str) -> list[tuple[str, str]]:
+    assert _FORKED is not None, "runs only in a process forked by _check_in_parallel"
+    return _violations(*_FORKED, [shape])
+
+
+def _check_in_parallel(graph: Graph, shapes: Graph, order: list[str], workers: int) -> list[tuple[str, str]]:
+    """Check each shape of ``order`` in ``workers`` forked processes; the shapes a process
+    that died (killed, out of memory) would have checked are checked here instead."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    import pyshacl  # noqa: F401  (imported before forking, so the children inherit it)
+
+    global _FORKED
+    _FORKED = (graph, shapes)
+    try:
+        # with the fork start method every worker is forked on the first submit
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        futures = [(shape, pool.submit(_check_forked, shape)) for shape in order]
+    finally:
+        _FORKED = None
+    found: list[tuple[str, str]] = []
+    try:
+        for shape, future in futures:
+            try:
+                found += future.result()
+            except BrokenProcessPool:
+                found += _violations(graph, shapes, [shape])
+    finally:
+        pool.shutdown(cancel_futures=True)
+    return found
 
 
 @dataclass

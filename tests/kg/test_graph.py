@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from pathlib import Path
 
 import networkx as nx
@@ -14,9 +16,11 @@ from rdflib.compare import isomorphic
 from rulealign.cli.main import main
 from rulealign.compiler.loader import load_policy
 from rulealign.errors import GraphError
+from rulealign.kg import build
 from rulealign.kg.build import build_graph, check_shapes, ontology_graph, policy_to_rdf
 from rulealign.kg.namespace import RA, SKOS
 from rulealign.kg.queries import export, named_query, result_rows, run_sparql
+from rulealign.kg.store import OneGraphStore
 from rulealign.kg.views import rule_dependencies, term_hierarchy
 from tests.conftest import SHIPPED_SPECS, SPECS
 
@@ -89,6 +93,88 @@ def test_conditions_need_text_or_a_complete_structure(acme) -> None:
     assert set(messages) == {str(structured), empty}
     assert "ra:operator" in messages[str(structured)]
     assert "needs its text" in messages[empty]
+
+
+def _broken_three_ways(acme) -> Graph:
+    """acme's graph with a rule, a condition and a conflict each breaking a shape."""
+    g = policy_to_rdf(acme.policy, acme.conflicts)
+    g.remove((acme.iris.rule("refund-cap"), RA.action, None))
+    g.remove((next(g.subjects(RA.conditionTerm, None)), RA.value, None))
+    g.remove((acme.iris.conflict(acme.conflicts[0].id), RA.explanation, None))
+    return g
+
+
+def _die(shape: str) -> list[tuple[str, str]]:
+    os._exit(3)  # a checker killed mid-run (out of memory, a signal)
+
+
+def test_shapes_checked_in_forked_processes_find_what_one_process_finds(
+        acme, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    g = _broken_three_ways(acme)
+    with pytest.raises(GraphError) as alone:
+        check_shapes(g, workers=1)
+    assert len(alone.value.diagnostics) == 3
+    checked_by, real = tmp_path / "pids", build._violations
+
+    def recording(graph: Graph, shapes: Graph, use_shapes: list[str] | None = None) -> list[tuple[str, str]]:
+        with checked_by.open("a") as f:
+            f.write(f"{os.getpid()} {len(use_shapes or [])}\n")
+        return real(graph, shapes, use_shapes)
+
+    monkeypatch.setattr(build, "_violations", recording)
+    monkeypatch.setattr(build, "_checkers", lambda graph, workers: 2)  # acme is small
+    with pytest.raises(GraphError) as forked:
+        check_shapes(g)
+    assert [d.message for d in forked.value.diagnostics] == [d.message for d in alone.value.diagnostics]
+    calls = [line.split() for line in checked_by.read_text().splitlines()]
+    assert len(calls) == len(build._by_work(build.shapes_graph(), g)) and all(n == "1" for _, n in calls)
+    assert len({pid for pid, _ in calls}) == 2 and str(os.getpid()) not in {pid for pid, _ in calls}
+
+    # a checker that dies loses nothing: its shapes are checked here instead
+    monkeypatch.setattr(build, "_check_forked", _die)
+    checked_by.unlink()
+    with pytest.raises(GraphError) as after_death:
+        check_shapes(g)
+    assert [d.message for d in after_death.value.diagnostics] == [d.message for d in alone.value.diagnostics]
+    assert {pid for pid, _ in (line.split() for line in checked_by.read_text().splitlines())} == {str(os.getpid())}
+
+
+def test_shapes_are_checked_in_one_process_unless_large_and_forking_is_safe(
+        acme, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = build.PARALLEL_FROM_TRIPLES
+    many = Graph(store=OneGraphStore())
+    many.store.addN((URIRef(f"urn:s{i}"), RDF.type, RA.Rule, many) for i in range(big))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:  # another thread might hold a lock the forked child would need
+        assert build._checkers(many, 4) == 1
+    finally:
+        stop.set()
+        other.join()
+    # earlier tests may leave a thread behind (tqdm's monitor): pretend this one is alone
+    monkeypatch.setattr(build.threading, "active_count", lambda: 1)
+    assert build._checkers(many, 4) == 4 and build._checkers(many, 1) == 1
+    assert build._checkers(acme.rdf, 4) == 1  # small: a process costs more than it saves
+
+
+def test_one_graph_store_counts_and_answers_like_a_graph(acme) -> None:
+    g = Graph(store=OneGraphStore())
+    a, b = URIRef("urn:a"), URIRef("urn:b")
+    g.add((a, RDF.type, RA.Rule))
+    g.add((a, RDF.type, RA.Rule))  # the same triple twice is one triple
+    g.add((b, RDF.type, RA.Rule))
+    g.add((a, RA.overrides, b))
+    assert len(g) == 3
+    g.remove((a, None, None))
+    assert len(g) == 1 and set(g) == {(b, RDF.type, RA.Rule)}
+    assert isinstance(acme.rdf.store, OneGraphStore)
+    copy = Graph()  # rdflib's default store: the same triples, the same answers
+    for triple in acme.rdf:
+        copy.add(triple)
+    assert len(copy) == len(acme.rdf) and isomorphic(copy, acme.rdf)
+    query = "SELECT ?r WHERE { ?r ra:aboutTerm ?t . ?t skos:broader+ ?b } ORDER BY ?r"
+    assert list(run_sparql(copy, query)) == list(run_sparql(acme.rdf, query))
 
 
 def test_cycle_in_exceptions_and_overrides_is_a_coded_error(tmp_path: Path) -> None:
