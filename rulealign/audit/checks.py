@@ -97,10 +97,3 @@ def failed_checks(rules: Sequence[Rule], response: str) -> list[CheckResult]:
     inside); passing checks prove nothing (they cover part of a rule), so such a response
     goes to the judge."""
     return [r for rule in rules for r in run_checks(rule, response) if r.failed]
-
-
-def checks_verdict(results: Sequence[CheckResult]) -> Literal["complies", "violates", "unknown"]:
-    """``violates`` if any check fails, ``complies`` if some passed and none failed."""
-    if any(r.failed for r in results):
-        return "violates"
-    return "complies" if any(r.status == "pass" for r in results) else "unknown"

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rulealign.audit.checks import checks_verdict, failed_checks, run_checks
+from rulealign.audit.checks import failed_checks
 from rulealign.audit.refusal import is_refusal
 from rulealign.compiler.models import Modality, Policy
 from rulealign.errors import RulealignError, diagnostic
@@ -171,12 +171,8 @@ def judge(policy: Policy, items: Sequence[AuditItem], answers: Sequence[tuple[st
             out[i] = ItemVerdict(verdict="violates", by="checks", rationale="; ".join(
                 r.detail for r in failed), **base)
             continue
-        if judge_backend is None:
-            programmatic = checks_verdict([r for rule in rules for r in run_checks(rule, text)])
-            out[i] = ItemVerdict(verdict="complies" if programmatic == "complies" else "unknown",
-                                 by="checks" if programmatic == "complies" else "no judge",
-                                 rationale="all checks pass (no judge)" if programmatic ==
-                                 "complies" else "", **base)
+        if judge_backend is None:  # passing checks prove nothing: undecided without a judge
+            out[i] = ItemVerdict(verdict="unknown", by="no judge", rationale="", **base)
             continue
         asks.append((i, A.verifier_prompt(rules, it.user, text, it.expected)))
     if asks and judge_backend is not None:

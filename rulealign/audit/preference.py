@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from rulealign.audit.likelihood import PairScore
 from rulealign.audit.stats import bootstrap_mean, wilson
 from rulealign.errors import RulealignError, diagnostic
 from rulealign.fileio import read_jsonl
@@ -71,24 +72,24 @@ def _text(turns: Any) -> str:
     return turns if isinstance(turns, str) else str(turns[-1]["content"])
 
 
-def summarise(rows: Sequence[dict[str, Any]], margins: Sequence[tuple[float, float]]
+def summarise(rows: Sequence[dict[str, Any]], scores: Sequence[PairScore]
               ) -> tuple[list[RulePreference], int]:
-    """Per-rule figures from (summed margin, per-token margin) per row; a row prefers the
-    compliant response when its per-token margin is positive."""
-    by_rule: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for row, m in zip(rows, margins, strict=True):
-        by_rule[row["rule"]].append(m)
+    """Per-rule figures from each row's pair score; a row counts as preferring the compliant
+    response by ``PairScore.prefers_chosen`` (per token)."""
+    by_rule: dict[str, list[PairScore]] = defaultdict(list)
+    for row, score in zip(rows, scores, strict=True):
+        by_rule[row["rule"]].append(score)
     out = []
     wins_total = 0
-    for rule, ms in sorted(by_rule.items()):
-        wins = sum(1 for _, per_token in ms if per_token > 0)
+    for rule, ps in sorted(by_rule.items()):
+        wins = sum(1 for p in ps if p.prefers_chosen)
         wins_total += wins
-        raw = [m for m, _ in ms]
+        raw = [p.margin for p in ps]
         out.append(RulePreference(
-            rule_id=rule, n=len(ms), prefers_compliant=wins, accuracy=wins / len(ms),
-            accuracy_ci=wilson(wins, len(ms)), mean_margin=sum(raw) / len(raw),
-            mean_margin_ci=bootstrap_mean(raw), mean_margin_normalised=sum(
-                n for _, n in ms) / len(ms)))
+            rule_id=rule, n=len(ps), prefers_compliant=wins, accuracy=wins / len(ps),
+            accuracy_ci=wilson(wins, len(ps)), mean_margin=sum(raw) / len(raw),
+            mean_margin_ci=bootstrap_mean(raw),
+            mean_margin_normalised=sum(p.margin_normalised for p in ps) / len(ps)))
     return out, wins_total
 
 
@@ -105,7 +106,7 @@ def audit_preferences(data: str | Path, model: str = "default", adapter: str | N
     m, tok = load_scoring_model(str(ref.path), adapter)
     scores = score_pairs(m, tok, [(r["prompt"], r["chosen"], r["rejected"]) for r in rows],
                          batch_size=batch_size)
-    rules, wins = summarise(rows, [(s.margin, s.margin_normalised) for s in scores])
+    rules, wins = summarise(rows, scores)
     n = len(rows)
     return PreferenceAudit(model=ref.model_id, adapter=adapter, data=str(data), n=n,
                            accuracy=wins / n if n else 0.0, accuracy_ci=wilson(wins, n),

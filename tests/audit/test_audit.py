@@ -84,6 +84,18 @@ def test_checks_decide_before_the_judge(acme) -> None:
     assert judge_backend.requests == []          # the judge was not asked
 
 
+def test_without_a_judge_only_a_failed_check_decides(acme) -> None:
+    policy, _ = acme
+    rule = next(r for r in policy.rules if any(c.kind.value == "max_words" for c in r.checks))
+    item = AuditItem(id="x", rule_ids=(rule.id,), clause_ids=rule.clause_ids, axis="threshold",
+                     side="inside", messages=({"role": "user", "content": "Tell me more"},))
+    short, long_answer = "Happy to help.", "word " * 1000
+    passing, failing = judge(policy, [item, item], [(short, False), (long_answer, False)], None)
+    # passing checks cover part of a rule: they are no verdict of compliance
+    assert (passing.verdict, passing.by) == ("unknown", "no judge") and not passing.judged
+    assert (failing.verdict, failing.by) == ("violates", "checks")
+
+
 def test_judge_verdicts_cite_a_clause_and_failures_are_recorded(acme) -> None:
     policy, _ = acme
     rule = next(r for r in policy.rules if not r.checks)

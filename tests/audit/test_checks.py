@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rulealign.audit.checks import checks_verdict, run_check
-from rulealign.compiler.models import Check, CheckKind
+from rulealign.audit.checks import failed_checks, run_check
+from rulealign.compiler.models import Check, CheckKind, Modality, Rule
 
 CASES = [
     (Check(kind=CheckKind.NOT_REGEX, value=r"(?i)I(?:'ll| will) refund"),
@@ -38,13 +38,17 @@ def test_unsupported_language_is_skipped_not_guessed() -> None:
     assert run_check(Check(kind=CheckKind.LANGUAGE, value="de"), "Hallo").status == "skipped"
 
 
-def test_verdict_needs_a_passing_check_and_no_failure() -> None:
-    ok = run_check(CASES[0][0], CASES[0][1])
-    bad = run_check(CASES[0][0], CASES[0][2])
-    skipped = run_check(Check(kind=CheckKind.LANGUAGE, value="de"), "x")
-    assert checks_verdict([ok]) == "complies"
-    assert checks_verdict([ok, bad]) == "violates"
-    assert checks_verdict([skipped]) == "unknown" and checks_verdict([]) == "unknown"
+def test_failed_checks_are_the_failures_of_every_rule_given() -> None:
+    words, refund = Check(kind=CheckKind.MAX_WORDS, value=5), CASES[0][0]
+    short = Rule(id="short", text="t", clause_ids=("c",), modality=Modality.OBLIGATION,
+                 action="answer briefly", checks=(words,))
+    careful = Rule(id="careful", text="t", clause_ids=("c",), modality=Modality.PROHIBITION,
+                   action="promise refunds", checks=(refund, Check(kind=CheckKind.LANGUAGE, value="de")))
+    assert failed_checks([short, careful], "Let me ask.") == []  # a skipped check is no failure
+    [failed] = failed_checks([short, careful], "Let me ask a supervisor about that for you.")
+    assert failed.kind == "max_words"
+    assert [f.kind for f in failed_checks([careful, short], "Sure, I'll refund it now, right away.")] == [
+        "not_regex", "max_words"]
 
 
 @pytest.mark.parametrize("text", ["I'm sorry, but I can't help with that refund.",

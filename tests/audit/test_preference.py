@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from rulealign.audit.likelihood import PairScore, SeqScore
 from rulealign.audit.preference import audit_preferences, read_pairs, summarise
 from rulealign.audit.stats import bootstrap_mean, wilson
 from rulealign.errors import RulealignError
@@ -26,9 +27,14 @@ def test_bootstrap_interval_contains_the_mean_and_is_deterministic() -> None:
     assert (lo, hi) == bootstrap_mean(values, seed=3)
 
 
+def _pair(chosen: tuple[float, int], rejected: tuple[float, int]) -> PairScore:
+    """A pair score from (summed log-probability, tokens) of each response."""
+    return PairScore(SeqScore(*chosen), SeqScore(*rejected))
+
+
 def test_summary_is_per_rule() -> None:
     rows = [{"rule": "a"}, {"rule": "a"}, {"rule": "b"}]
-    rules, wins = summarise(rows, [(1.0, 0.1), (-2.0, -0.2), (3.0, 0.3)])
+    rules, wins = summarise(rows, [_pair((m, 10), (0.0, 10)) for m in (1.0, -2.0, 3.0)])
     assert wins == 2
     a, b = rules
     assert (a.rule_id, a.n, a.prefers_compliant, a.mean_margin) == ("a", 2, 1, -0.5)
@@ -38,9 +44,12 @@ def test_summary_is_per_rule() -> None:
 def test_preference_is_per_token_not_summed() -> None:
     # a long compliant answer loses on the summed log-probability (more tokens, each costs)
     # but wins per token; a curt violation wins on the sum only
+    long_compliant = _pair((-24.0, 40), (-20.0, 5))  # summed margin -4.0, per token +3.4
+    curt_violation = _pair((-10.0, 10), (-11.5, 23))  # summed margin +1.5, per token -0.5
     rows = [{"rule": "a"}, {"rule": "a"}]
-    [a], wins = summarise(rows, [(-4.0, 0.2), (1.5, -0.1)])
+    [a], wins = summarise(rows, [long_compliant, curt_violation])
     assert (wins, a.prefers_compliant, a.mean_margin) == (1, 1, -1.25)
+    assert long_compliant.prefers_chosen and not curt_violation.prefers_chosen
 
 
 def test_bad_pairs_file_names_the_line(tmp_path) -> None:
