@@ -109,7 +109,7 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA205", "unknown named query", "no named query '{name}'{suggestion}",
               "use one of the names listed by 'rulealign kg query --list'"),
     ErrorCode("RA206", "unknown export format", "unknown graph format '{fmt}'{suggestion}",
-              "use turtle, json-ld or graphml"),
+              "use turtle (.ttl), json-ld (.jsonld), n-triples (.nt) or graphml (.graphml)"),
     # -- generation backends and models ------------------------------------------------------
     ErrorCode("RA301", "model not found", "model '{model}' is not a local checkpoint: {reason}",
               "name a folder holding config.json and weights, or 'default'; rulealign never "

@@ -33,8 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="example:\n  rulealign kg build specs/acme-support.yaml -o acme.ttl",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("spec", metavar="SPEC")
-    p.add_argument("-o", "--output", required=True, help="file to write (.ttl, .jsonld, .graphml)")
-    p.add_argument("--format", help="turtle, json-ld or graphml (default: from the file name)")
+    p.add_argument("-o", "--output", required=True, help="file to write (.ttl, .jsonld, .nt, .graphml)")
+    p.add_argument("--format", help="turtle, json-ld, n-triples or graphml (default: from the file name)")
     p.set_defaults(func=build)
 
     p = verbs.add_parser("conflicts", help="list conflicts (exit 1 with --strict if any is unresolved)",

@@ -85,7 +85,7 @@ def test_conditions_need_text_or_a_complete_structure(acme) -> None:
     g = policy_to_rdf(acme.policy, acme.conflicts)
     structured = next(c for c in g.subjects(RA.conditionTerm, None))
     g.remove((structured, RA.operator, None))  # a term and a value, no operator
-    empty = str(acme.iris.rule("refund-cap")) + "/condition/99"
+    empty = str(acme.iris.condition("refund-cap", 99))
     g.add((URIRef(empty), RDF.type, RA.Condition))  # neither text nor term
     with pytest.raises(GraphError) as err:
         check_shapes(g)
@@ -230,7 +230,7 @@ def test_bad_queries_are_coded_errors(acme) -> None:
         named_query(acme.rdf, "rules-by-trm", "x")
 
 
-@pytest.mark.parametrize(("suffix", "fmt"), [(".ttl", "turtle"), (".jsonld", "json-ld")])
+@pytest.mark.parametrize(("suffix", "fmt"), [(".ttl", "turtle"), (".jsonld", "json-ld"), (".nt", "nt")])
 def test_export_loads_back_isomorphic(acme, tmp_path: Path, suffix: str, fmt: str) -> None:
     path = export(acme, tmp_path / f"g{suffix}")
     again = Graph().parse(path, format=fmt)
@@ -247,6 +247,9 @@ def test_graphml_export(acme, tmp_path: Path) -> None:
 def test_unknown_export_format(acme, tmp_path: Path) -> None:
     with pytest.raises(GraphError, match="RA206"):
         export(acme, tmp_path / "g.xml", fmt="rdfxml")
+    with pytest.raises(GraphError, match="unknown graph format '.xml'"):  # not Turtle by guess
+        export(acme, tmp_path / "g.xml")
+    assert not list(tmp_path.iterdir())
 
 
 def test_terms_are_skos_concepts(acme) -> None:
