@@ -247,7 +247,7 @@ def test_graphml_export(acme, tmp_path: Path) -> None:
 def test_unknown_export_format(acme, tmp_path: Path) -> None:
     with pytest.raises(GraphError, match="RA206"):
         export(acme, tmp_path / "g.xml", fmt="rdfxml")
-    with pytest.raises(GraphError, match="unknown graph format '.xml'"):  # not Turtle by guess
+    with pytest.raises(GraphError, match=re.escape("unknown graph format '.xml'")):  # no guessing
         export(acme, tmp_path / "g.xml")
     assert not list(tmp_path.iterdir())
 
