@@ -385,13 +385,15 @@ _FORKED: tuple[Graph, Graph] | None = None
 
 
 def _check_forked(shape: str) -> list[tuple[str, str]]:
-    assert _FORKED is not None, "runs only in a process forked by _check_in_parallel"
+    if _FORKED is None:  # an internal invariant, kept under python -O too
+        raise RuntimeError("_check_forked runs only in a process forked by _check_in_parallel")
     return _violations(*_FORKED, [shape])
 
 
 def _check_in_parallel(graph: Graph, shapes: Graph, order: list[str], workers: int) -> list[tuple[str, str]]:
     """Check each shape of ``order`` in ``workers`` forked processes; the shapes a process
-    that died (killed, out of memory) would have checked are checked here instead."""
+    that died (killed, out of memory) would have checked are checked here instead, and all
+    of them when no process can be forked."""
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
@@ -403,6 +405,8 @@ def _check_in_parallel(graph: Graph, shapes: Graph, order: list[str], workers: i
         # with the fork start method every worker is forked on the first submit
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         futures = [(shape, pool.submit(_check_forked, shape)) for shape in order]
+    except OSError:  # no process to be had (out of memory, process limit): check here
+        return _violations(graph, shapes)
     finally:
         _FORKED = None
     found: list[tuple[str, str]] = []

@@ -138,6 +138,17 @@ def test_shapes_checked_in_forked_processes_find_what_one_process_finds(
     assert [d.message for d in after_death.value.diagnostics] == [d.message for d in alone.value.diagnostics]
     assert {pid for pid, _ in (line.split() for line in checked_by.read_text().splitlines())} == {str(os.getpid())}
 
+    # no process to be had at all: everything is checked here
+    def no_fork(*args: object, **kwargs: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor", no_fork)
+    checked_by.unlink()
+    with pytest.raises(GraphError) as unforked:
+        check_shapes(g)
+    assert [d.message for d in unforked.value.diagnostics] == [d.message for d in alone.value.diagnostics]
+    assert checked_by.read_text().split() == [str(os.getpid()), "0"]  # one check of all shapes
+
 
 def test_shapes_are_checked_in_one_process_unless_large_and_forking_is_safe(
         acme, monkeypatch: pytest.MonkeyPatch) -> None:
