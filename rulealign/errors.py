@@ -90,6 +90,10 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA125", "unit differs from term unit",
               "condition in rule '{rule}' uses unit '{unit}' but term '{term}' is measured in '{term_unit}'",
               "use the term's unit, or define a separate term", "warning"),
+    ErrorCode("RA126", "authority not ranked",
+              "{where} names authority '{authority}', which policy.authorities does not rank{suggestion}",
+              "add it to policy.authorities (highest first) or correct its spelling; an unranked "
+              "authority takes no part in resolving conflicts", "warning"),
     # -- documents and extraction ---------------------------------------------------------
     ErrorCode("RA150", "unsupported document format", "cannot ingest '{path}': unknown format '{suffix}'",
               "give a .md, .markdown, .txt, .html, .htm or .pdf file, or pass --format"),

@@ -138,7 +138,9 @@ def show(args: argparse.Namespace) -> int:
                                       suggestion=did_you_mean(args.rule, index["rules"]))])
         return 1
     r = index["rules"][args.rule]
-    print(f"{r.id}: {r.modality.value} (priority {r.priority}, severity {r.severity.value})")
+    authority = r.authority or pg.policy.authority
+    print(f"{r.id}: {r.modality.value} (priority {r.priority}, severity {r.severity.value}"
+          + (f", authority {authority}" if authority else "") + ")")
     print(f"  {r.text}")
     print(f"  actor: {r.actor}   action: {r.action}" + (f"   object: {r.object}" if r.object else ""))
     for c in r.conditions:

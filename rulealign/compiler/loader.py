@@ -385,6 +385,31 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
     return diags
 
 
+def _check_authorities(units: list[SpecUnit]) -> list[Diagnostic]:
+    """Where the policy ranks its authorities, each is ranked once and every authority a
+    rule (or the policy) names is among them: an unranked one would silently take no part in
+    resolving conflicts (RA126, a warning)."""
+    head = units[0]
+    header = head.spec.policy
+    if header is None or not header.authorities:
+        return []
+    diags: list[Diagnostic] = []
+    ranked = header.authorities
+    for j, name in enumerate(ranked):
+        if name in ranked[:j]:
+            diags.append(diagnostic("RA109", **head.at(("policy", "authorities", j)),
+                                    reason=f"authority '{name}' is ranked twice in policy.authorities"))
+    named: list[tuple[SpecUnit, tuple[str | int, ...], str, str]] = (
+        [(head, ("policy", "authority"), header.authority, "the policy")] if header.authority else [])
+    named += [(u, ("rules", i, "authority"), r.authority, f"rule '{r.id}'")
+              for u in units for i, r in enumerate(u.spec.rules) if r.authority]
+    for unit, at, name, where in named:
+        if name not in ranked:
+            diags.append(diagnostic("RA126", **unit.at(at), authority=name, where=where,
+                                    suggestion=did_you_mean(name, ranked)))
+    return diags
+
+
 def _term_cycles(refs: _Refs) -> list[Diagnostic]:
     import networkx as nx
 
@@ -523,12 +548,13 @@ def _build(units: list[SpecUnit], root: Path) -> tuple[Policy | None, list[Diagn
                               synonyms=tuple(t.synonyms), broader=tuple(t.broader),
                               narrower=tuple(t.narrower), definition=t.definition,
                               iris=tuple(t.iri), unit=t.unit))
+    diags += _check_authorities(units)
     if any(d.severity == "error" for d in diags):
         return None, diags
     fmt = str(head.spec.rulealign)
     policy = Policy(id=header.id, title=header.title, version=header.version,
                     description=header.description, authority=header.authority,
-                    license=header.license, attribution=header.attribution,
+                    authorities=tuple(header.authorities), license=header.license, attribution=header.attribution,
                     format_version=fmt if "." in fmt else f"{fmt}.0",
                     source_documents=sources, clauses=tuple(clauses.values()), rules=tuple(rules),
                     terms=tuple(terms), spec_hash=hasher.hexdigest())

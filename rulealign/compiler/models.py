@@ -192,6 +192,7 @@ class Policy(Contract):
     version: str = ""
     description: str | None = None
     authority: str | None = None
+    authorities: tuple[str, ...] = ()  # ranked, highest first
     license: str | None = None
     attribution: str | None = None
     format_version: str = "1.0"

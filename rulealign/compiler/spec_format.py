@@ -52,7 +52,11 @@ class PolicyHeader(_Spec):
     description: str | None = None
     source: str | None = Field(default=None, description="Policy document (path relative to "
                                "this file) whose clauses the rules cite.")
-    authority: str | None = None
+    authority: str | None = Field(default=None, description="Who issued the policy; the authority "
+                                  "of every rule that names none.")
+    authorities: StrList = Field(default=[], description="Authorities rules may name, highest "
+                                 "first: in a conflict the rule of the higher authority wins "
+                                 "(before priority).")
     license: str | None = None
     attribution: str | None = None
 
@@ -164,7 +168,8 @@ class RuleSpec(_Spec):
     overrides: StrList = Field(default=[], description="Ids of rules this rule takes precedence over.")
     scope: str | None = None
     priority: int = Field(default=0, description="Higher wins when rules conflict.")
-    authority: str | None = None
+    authority: str | None = Field(default=None, description="Who issued the rule (one of "
+                                  "policy.authorities, where the policy ranks them).")
     terms: StrList = []
     severity: Severity = Severity.MEDIUM
     checks: list[CheckSpec] = []

@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
+from rdflib import RDF, XSD, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDFS
 from rdflib.term import Node
 
@@ -169,6 +169,14 @@ def _policy_to_rdf(policy: Policy, conflicts: list[Conflict]) -> Graph:
         add((p, _DCTERMS.license, lit(policy.license)))
     if policy.attribution:
         add((p, _DCTERMS.rightsHolder, lit(policy.attribution)))
+    if policy.authority:
+        add((p, _RA.authority, lit(policy.authority)))
+    if policy.authorities:  # an RDF list, highest first
+        cells = [BNode() for _ in policy.authorities]
+        add((p, _RA.authorities, cells[0]))
+        for k, (cell, name) in enumerate(zip(cells, policy.authorities, strict=True)):
+            add((cell, _RDF.first, lit(name)))
+            add((cell, _RDF.rest, cells[k + 1] if k + 1 < len(cells) else RDF.nil))
     add((p, _RA.contentHash, lit(policy.content_hash())))
     add((iri.scheme, _RDF.type, _SKOS.ConceptScheme))
     add((iri.scheme, _DCTERMS.title, lit(f"Terms of {policy.title}")))

@@ -2,36 +2,56 @@
 
 Two rules are *candidates* when they meet on a term — the same term, a broader or narrower
 one (SKOS), or a term named by its label or a synonym in the rule's action/object — or on
-the same action. Candidates come from an index (term → rules, action → rules), never from
-a scan of all pairs. Candidates must also be about the same act: their actions start with
-the same verb, or with verbs of one class in :data:`VERB_CLASSES` ("promise" and "offer"
-refund; "share" and "disclose" data). A candidate pair is a conflict when
+the same action. Candidates come from an index (term and kind of act → rules, action →
+rules), never from a scan of all pairs. Candidates must also be about the same act: their
+actions start with the same verb, or with verbs of one class in :data:`VERB_CLASSES`
+("promise" and "offer" refund; "share" and "disclose" data). A candidate pair is a conflict
+when
 
-* one prohibits what the other obliges or permits (``modal-opposition``),
-* their conditions can hold at once (numeric intervals on the same term overlap; a
-  condition in words is taken as possibly true), and
-* it is not already carved out by an exception that names the other rule (then it is
-  reported as resolved by ``exception``).
+* one prohibits what the other obliges or permits (``modal-opposition``), and
+* their conditions can hold at once: numeric intervals on one term overlap, categorical
+  values (``==``, ``in``, ``!=``, ``not in``) on one term share a value, and a condition in
+  words is taken as possibly true.
 
-A conflict is resolved, in this order, by an explicit ``overrides``, by priority, or by
-specificity (the rule about a narrower term, or with strictly more conditions, wins);
-otherwise it is ``unresolved`` and flagged. Same-modality pairs with the same action and
-terms are reported as ``duplicate`` (same conditions) or ``subsumed`` (one covers the other).
+A conflict is resolved, in this order:
+
+1. ``exception``: one rule carves the other's case out — it names the other rule as an
+   exception, or excepts in words a condition under which the other rule applies;
+2. ``override``: one rule says it ``overrides`` the other;
+3. ``authority``: the policy ranks its authorities (``policy.authorities``, highest first)
+   and the rules speak for different ranked ones (a rule without ``authority`` speaks for
+   the policy's);
+4. ``priority``: the higher ``priority`` wins;
+5. ``specificity``: the rule about a narrower term, or with strictly more conditions, wins;
+
+otherwise it is ``unresolved`` and flagged. Rules of one modality, actor and action where
+every case of one is a case of the other (its terms at or below the other's, at least the
+other's conditions and each as tight, at least the other's exceptions) are reported as
+``duplicate`` (both ways) or ``subsumed`` (one way, the wider rule named as the winner).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from rulealign.compiler.models import Condition, Contract, Modality, Policy, Rule, Term
+from rulealign.compiler.models import Contract, Modality, Policy, Rule, Term
+from rulealign.kg.conditions import (
+    FULL,
+    Intervals,
+    ValueSet,
+    exceptions_of,
+    intervals_of,
+    said,
+    texts_of,
+    value_sets_of,
+)
 
 Kind = Literal["modal-opposition", "duplicate", "subsumed"]
-Resolution = Literal["override", "priority", "specificity", "exception", "unresolved", "none"]
+Resolution = Literal["override", "authority", "priority", "specificity", "exception", "unresolved", "none"]
 
 
 class Conflict(Contract):
@@ -151,92 +171,34 @@ def actions_related(a: str, b: str) -> bool:
     return va == vb or bool(_CLASSES_OF.get(va, frozenset()) & _CLASSES_OF.get(vb, frozenset()))
 
 
-# --- conditions as intervals ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Interval:
-    lo: float
-    hi: float
-    lo_open: bool
-    hi_open: bool
-
-    def intersect(self, other: Interval) -> Interval | None:
-        if self.lo > other.lo or (self.lo == other.lo and self.lo_open):
-            lo, lo_open = self.lo, self.lo_open
-        else:
-            lo, lo_open = other.lo, other.lo_open
-        if self.hi < other.hi or (self.hi == other.hi and self.hi_open):
-            hi, hi_open = self.hi, self.hi_open
-        else:
-            hi, hi_open = other.hi, other.hi_open
-        if lo > hi or (lo == hi and (lo_open or hi_open)):
-            return None
-        return Interval(lo, hi, lo_open, hi_open)
-
-    def contains(self, other: Interval) -> bool:
-        return self.intersect(other) == other
-
-    def describe(self, unit: str | None) -> str:
-        u = f" {unit}" if unit else ""
-
-        def fmt(v: float) -> str:
-            return str(int(v)) if float(v).is_integer() else str(v)
-
-        if self.lo == self.hi:
-            return f"= {fmt(self.lo)}{u}"
-        if self.lo == -math.inf:
-            return f"{'<' if self.hi_open else '<='} {fmt(self.hi)}{u}"
-        if self.hi == math.inf:
-            return f"{'>' if self.lo_open else '>='} {fmt(self.lo)}{u}"
-        return f"{'(' if self.lo_open else '['}{fmt(self.lo)}, {fmt(self.hi)}{')' if self.hi_open else ']'}{u}"
-
-
-_FULL = Interval(-math.inf, math.inf, True, True)
-
-
-def _interval(cond: Condition) -> Interval | None:
-    """The values a structured numeric condition admits; None when not an interval."""
-    if not cond.is_structured or isinstance(cond.value, bool) or not isinstance(cond.value, (int, float)):
-        return None
-    v = float(cond.value)
-    op = cond.op.value if cond.op else ""
-    return {">": Interval(v, math.inf, True, True), ">=": Interval(v, math.inf, False, True),
-            "<": Interval(-math.inf, v, True, True), "<=": Interval(-math.inf, v, True, False),
-            "==": Interval(v, v, False, False)}.get(op)
-
-
-_Intervals = dict[str, tuple[Interval, str | None]]  # term -> the values allowed, unit
-
-
-def _intervals(rule: Rule) -> _Intervals:
-    out: _Intervals = {}
-    for c in rule.conditions:
-        iv = _interval(c)
-        if iv is not None and c.term:
-            prev = out.get(c.term)
-            merged = iv if prev is None else prev[0].intersect(iv)
-            out[c.term] = (merged or Interval(0, 0, True, True), c.unit)
-    return out
-
-
-def _overlap(a: Rule, b: Rule, ia: _Intervals, ib: _Intervals) -> tuple[bool, str]:
-    """Whether both rules' conditions (``ia``, ``ib``: their intervals) can hold at once,
-    and a description of where."""
+def _overlap(a: _RuleFacts, b: _RuleFacts) -> tuple[bool, str]:
+    """Whether both rules' conditions can hold at once, and a description of where: numeric
+    intervals and categorical values on one term must meet; a condition in words is taken as
+    possibly true."""
+    ia, ib = a.intervals, b.intervals
     parts = []
     for term in sorted(set(ia) | set(ib)):
-        x = ia.get(term, (_FULL, None))
-        y = ib.get(term, (_FULL, None))
+        x = ia.get(term, (FULL, None))
+        y = ib.get(term, (FULL, None))
         both = x[0].intersect(y[0])
         unit = x[1] or y[1]
         if both is None:
-            return False, (f"never: {a.id} needs {term} {x[0].describe(unit)}, "
-                           f"{b.id} needs {term} {y[0].describe(unit)}")
-        if term in ia and term in ib:
-            parts.append(f"{term} {both.describe(unit)}")
-    text_conditions = [c.text for r in (a, b) for c in r.conditions if not c.is_structured and c.text]
-    where = "; ".join(parts) if parts else "whenever both apply"
-    if text_conditions:
-        where += " (if " + " and ".join(f"'{t}'" for t in text_conditions[:3]) + " can hold together)"
+            return False, (f"never: {a.rule.id} needs {term} {x[0].describe(unit)}, "
+                           f"{b.rule.id} needs {term} {y[0].describe(unit)}")
+        parts.append(f"{term} {both.describe(unit)}")
+    for term in sorted(set(a.values) & set(b.values)):
+        va, vb = a.values[term], b.values[term]
+        common = va.intersect(vb)
+        if common.empty:
+            return False, (f"never: {a.rule.id} needs {term} {va.describe()}, "
+                           f"{b.rule.id} needs {term} {vb.describe()}")
+        parts.append(f"{term} {common.describe()}")
+    texts = [c.text for r in (a.rule, b.rule) for c in r.conditions if not c.is_structured and c.text]
+    said = " and ".join(f"'{t}'" for t in texts[:3]) + (" and more" if len(texts) > 3 else "")
+    if parts:
+        where = "when " + "; ".join(parts) + (f", if {said} can hold together" if texts else "")
+    else:
+        where = f"if {said} can hold together" if texts else "in every case"
     return True, where
 
 
@@ -247,14 +209,18 @@ class _RuleFacts:
     rule: Rule
     terms: dict[str, str]  # term id -> how the rule is about it: "declared" | "label" | "synonym"
     action: str
-    intervals: _Intervals
+    intervals: Intervals
+    texts: frozenset[str]  # conditions in words, as compared
+    values: dict[str, ValueSet]  # term -> what its categorical conditions admit
+    exceptions: frozenset[str]  # carve-outs: "rule:ID" or the sentence, as compared
 
 
 def _facts(rule: Rule, index: TermIndex) -> _RuleFacts:
     terms = {t: "declared" for t in rule.terms}
     for term, via_synonym in index.mentions(f"{rule.action} {rule.object or ''}").items():
         terms.setdefault(term, "synonym" if via_synonym else "label")
-    return _RuleFacts(rule, terms, _action_key(rule), _intervals(rule))
+    return _RuleFacts(rule, terms, _action_key(rule), intervals_of(rule), texts_of(rule),
+                      value_sets_of(rule), exceptions_of(rule))
 
 
 def _meeting(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> tuple[str, tuple[str, ...], str]:
@@ -293,27 +259,69 @@ def _narrower_rule(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> str | None
 _VERB = {Modality.PROHIBITION: "forbids", Modality.OBLIGATION: "requires", Modality.PERMISSION: "allows"}
 
 
-def _opposition(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> Conflict | None:
+@dataclass(frozen=True)
+class Authorities:
+    """The policy's order of authorities (``policy.authorities``, highest first).
+
+    A rule speaks with its own ``authority`` or, without one, with the policy's. Two rules
+    are ranked only when both authorities are in the order and differ."""
+
+    order: tuple[str, ...] = ()
+    default: str | None = None
+
+    @classmethod
+    def of(cls, policy: Policy) -> Authorities:
+        return cls(tuple(policy.authorities), policy.authority)
+
+    def of_rule(self, rule: Rule) -> str | None:
+        return rule.authority or self.default
+
+    def higher(self, a: Rule, b: Rule) -> Rule | None:
+        """The rule whose authority ranks higher, or None when they are not ranked apart."""
+        wa, wb = self.of_rule(a), self.of_rule(b)
+        if wa is None or wb is None or wa not in self.order or wb not in self.order or wa == wb:
+            return None
+        return a if self.order.index(wa) < self.order.index(wb) else b
+
+
+def _carve_out(outer: _RuleFacts, inner: _RuleFacts) -> str | None:
+    """Why ``inner``'s case is carved out of ``outer``: ``outer`` names ``inner`` as an
+    exception, or excepts in words a condition ``inner`` applies under. None if it is not."""
+    if f"rule:{inner.rule.id}" in outer.exceptions:
+        return f"'{outer.rule.id}' lists '{inner.rule.id}' as an exception"
+    for e in outer.rule.exceptions:
+        if e.text and said(e.text) in inner.texts:
+            return (f"'{outer.rule.id}' makes an exception when '{e.text}', which is a condition "
+                    f"of '{inner.rule.id}'")
+    return None
+
+
+def _opposition(a: _RuleFacts, b: _RuleFacts, index: TermIndex, authorities: Authorities) -> Conflict | None:
     ra, rb = a.rule, b.rule
-    can_meet, where = _overlap(ra, rb, a.intervals, b.intervals)
+    can_meet, where = _overlap(a, b)
     if not can_meet:
         return None
     relation, shared, phrase = _meeting(a, b, index)
     head = (f"'{ra.id}' ({ra.modality.value}, priority {ra.priority}) {_VERB[ra.modality]} "
             f"'{ra.action}' while '{rb.id}' ({rb.modality.value}, priority {rb.priority}) "
             f"{_VERB[rb.modality]} '{rb.action}'; they meet on {phrase}. Both apply {where}.")
-    carve_a = any(e.rule == rb.id for e in ra.exceptions)
-    carve_b = any(e.rule == ra.id for e in rb.exceptions)
+    carved = [(inner, why) for outer, inner in ((a, b), (b, a)) if (why := _carve_out(outer, inner))]
     winner: str | None
-    if carve_a or carve_b:
-        outer, inner = (ra, rb) if carve_a else (rb, ra)
+    if carved:
+        inner, how = carved[0]
         resolution: Resolution = "exception"
-        winner = inner.id
-        why = f"Carved out: '{outer.id}' lists '{inner.id}' as an exception, so '{inner.id}' applies."
+        winner = inner.rule.id
+        why = f"Carved out: {how}, so '{winner}' applies."
     elif rb.id in ra.overrides or ra.id in rb.overrides:
         winner = ra.id if rb.id in ra.overrides else rb.id
         loser = rb.id if winner == ra.id else ra.id
         resolution, why = "override", f"Resolved by explicit override: '{winner}' overrides '{loser}'."
+    elif (high := authorities.higher(ra, rb)) is not None:
+        low = rb if high is ra else ra
+        winner, resolution = high.id, "authority"
+        why = (f"Resolved by authority: '{high.id}' ({authorities.of_rule(high)}) outranks "
+               f"'{low.id}' ({authorities.of_rule(low)}) in the policy's order of authorities "
+               f"({' > '.join(authorities.order)}).")
     elif ra.priority != rb.priority:
         win, lose = (ra, rb) if ra.priority > rb.priority else (rb, ra)
         winner, resolution = win.id, "priority"
@@ -325,41 +333,76 @@ def _opposition(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> Conflict | No
     else:
         winner, resolution = None, "unresolved"
         why = ("Unresolved: same priority, no override, no exception and neither is more specific. "
-               "Give one rule a higher priority, an 'overrides' or an exception.")
+               "Give one rule a higher priority, an 'overrides', an exception or an authority "
+               "ranked in 'policy.authorities'.")
     pair = tuple(sorted((ra.id, rb.id)))
     return Conflict(id=f"{pair[0]}--{pair[1]}", rules=(pair[0], pair[1]), kind="modal-opposition",
                     relation=relation, shared_terms=shared, overlap=where, resolution=resolution,
                     winner=winner, explanation=f"{head} {why}")
 
 
-def _repetition(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> Conflict | None:
-    ra, rb = a.rule, b.rule
-    if a.action != b.action or set(ra.terms) != set(rb.terms) or ra.actor != rb.actor:
+def _at_or_below(term: str, other: str, index: TermIndex) -> bool:
+    """Whether ``term`` is ``other`` or narrower than it."""
+    return term == other or other in index.ancestors(term)
+
+
+def _narrowing(wide: _RuleFacts, narrow: _RuleFacts, index: TermIndex) -> list[str] | None:
+    """How ``narrow`` is narrower than ``wide`` when every case ``narrow`` applies in is a
+    case of ``wide`` (same actor, action and object; terms at or below ``wide``'s; at least
+    ``wide``'s conditions, each as tight or tighter; at least ``wide``'s exceptions), else None.
+    An empty list: they cover the same cases."""
+    rw, rn = wide.rule, narrow.rule
+    if (wide.action != narrow.action or rw.actor != rn.actor
+            or (rw.object is not None and said(rw.object) != said(rn.object or ""))):
         return None
-    ia, ib = a.intervals, b.intervals
-    texts_a = {c.text for c in ra.conditions if not c.is_structured}
-    texts_b = {c.text for c in rb.conditions if not c.is_structured}
+    wt, nt = set(wide.terms), set(narrow.terms)
+    if wt and not (all(any(_at_or_below(n, w, index) for w in wt) for n in nt)
+                   and all(any(_at_or_below(n, w, index) for n in nt) for w in wt)):
+        return None
+    for term, (iv, _) in wide.intervals.items():
+        if term not in narrow.intervals or not iv.contains(narrow.intervals[term][0]):
+            return None
+    for term, vs in wide.values.items():
+        if term not in narrow.values or not vs.contains(narrow.values[term]):
+            return None
+    if not (wide.texts <= narrow.texts and wide.exceptions <= narrow.exceptions):
+        return None
+    how = [f"about '{index.label(t)}'" for t in sorted(nt - wt)]
+    how += [f"only when {t} {iv.describe(unit)}" for t, (iv, unit) in sorted(narrow.intervals.items())
+            if wide.intervals.get(t, (None,))[0] != iv]
+    how += [f"only when '{t}'" for t in sorted(narrow.texts - wide.texts)]
+    how += [f"only when {t} {vs.describe()}" for t, vs in sorted(narrow.values.items())
+            if wide.values.get(t) != vs]
+    how += [f"not when '{e.removeprefix('rule:')}'" for e in sorted(narrow.exceptions - wide.exceptions)]
+    if rw.object is None and rn.object is not None:
+        how.append(f"only for '{rn.object}'")
+    return how
+
+
+def _repetition(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> Conflict | None:
+    """Two rules of one modality where one already says what the other says: ``duplicate``
+    (the same cases) or ``subsumed`` (every case of one is a case of the other)."""
+    ra, rb = a.rule, b.rule
+    a_in_b, b_in_a = _narrowing(b, a, index), _narrowing(a, b, index)
+    if a_in_b is None and b_in_a is None:
+        return None
+    relation, shared, _ = _meeting(a, b, index)
     pair = tuple(sorted((ra.id, rb.id)))
-    common = dict(id=f"{pair[0]}--{pair[1]}", rules=(pair[0], pair[1]), relation="same-action",
-                  shared_terms=tuple(sorted(ra.terms)))
-    if ia == ib and texts_a == texts_b:
+    common = dict(id=f"{pair[0]}--{pair[1]}", rules=(pair[0], pair[1]), relation=relation,
+                  shared_terms=shared)
+    if a_in_b is not None and b_in_a is not None:
         return Conflict(**common, kind="duplicate", resolution="none",  # type: ignore[arg-type]
                         overlap="identical conditions",
                         explanation=(f"'{ra.id}' and '{rb.id}' say the same thing ({ra.modality.value} "
-                                     f"'{ra.action}' with the same terms and conditions). Keep one, "
-                                     "or cite both clauses from one rule."))
-    if set(ia) == set(ib) and texts_a == texts_b:
-        if all(ia[t][0].contains(ib[t][0]) for t in ia):
-            wide, narrow = ra, rb
-        elif all(ib[t][0].contains(ia[t][0]) for t in ib):
-            wide, narrow = rb, ra
-        else:
-            return None
-        return Conflict(**common, kind="subsumed", resolution="none", winner=wide.id,  # type: ignore[arg-type]
-                        overlap="; ".join(f"{t} {ib[t][0].describe(ib[t][1])}" for t in ib),
-                        explanation=(f"'{narrow.id}' is subsumed by '{wide.id}': every case it covers, "
-                                     f"'{wide.id}' already covers with the same {ra.modality.value}."))
-    return None
+                                     f"'{ra.action}' with the same terms, conditions and exceptions). "
+                                     "Keep one, or cite both clauses from one rule."))
+    wide, narrow, how = (ra, rb, b_in_a) if b_in_a is not None else (rb, ra, a_in_b)
+    return Conflict(**common, kind="subsumed", resolution="none", winner=wide.id,  # type: ignore[arg-type]
+                    overlap="; ".join(c.describe() for c in narrow.conditions) or "whenever it applies",
+                    explanation=(f"'{narrow.id}' is subsumed by '{wide.id}': '{narrow.id}' applies "
+                                 f"{', '.join(how or ['in the same cases'])}, and every such case "
+                                 f"'{wide.id}' already covers with the same {ra.modality.value} "
+                                 f"'{ra.action}'. Remove '{narrow.id}', or keep it for emphasis."))
 
 
 def _act_keys(action: str) -> tuple[str, ...]:
@@ -380,6 +423,7 @@ def find_conflicts(policy: Policy) -> list[Conflict]:
     candidate pairs for 29k findings.
     """
     index = TermIndex(policy.terms)
+    authorities = Authorities.of(policy)
     facts = [_facts(r, index) for r in policy.rules]
     by_term_act: dict[tuple[str, str], list[int]] = defaultdict(list)
     by_action: dict[str, list[int]] = defaultdict(list)
@@ -407,7 +451,7 @@ def find_conflicts(policy: Policy) -> list[Conflict]:
                 continue
             opposed = {a.rule.modality, b.rule.modality}
             if Modality.PROHIBITION in opposed and len(opposed) == 2:
-                conflict = _opposition(a, b, index)
+                conflict = _opposition(a, b, index, authorities)
             elif a.rule.modality == b.rule.modality:
                 conflict = _repetition(a, b, index)
             else:

@@ -36,6 +36,7 @@ class RA(DefinedNamespace):
     scope: URIRef
     priority: URIRef
     authority: URIRef
+    authorities: URIRef
     severity: URIRef
     ruleText: URIRef
     contentHash: URIRef

@@ -34,17 +34,23 @@ def rule_dependencies(policy: Policy) -> nx.DiGraph:
                 g.add_edge(e.rule, r.id, relation="exception-of")
         for o in r.overrides:
             g.add_edge(r.id, o, relation="overrides")
-    by_action: dict[tuple[str, str], list[str]] = {}
+    # refines: within one (action, modality), from each rule to the rules about a broader
+    # term than its own, looked up by term (not a scan of the pairs: a policy may say "must
+    # not share" a thousand times)
+    by_term: dict[tuple[str, str, str], set[str]] = {}
     for r in policy.rules:
-        by_action.setdefault((r.action.lower(), r.modality.value), []).append(r.id)
-    rules = {r.id: r for r in policy.rules}
-    for ids in by_action.values():
-        for a in ids:
-            for b in ids:
-                if a != b and any(tb in nx.descendants(hierarchy, ta)
-                                  for ta in rules[a].terms if ta in hierarchy
-                                  for tb in rules[b].terms):
-                    g.add_edge(a, b, relation="refines")
+        for t in r.terms:
+            by_term.setdefault((r.action.lower(), r.modality.value, t), set()).add(r.id)
+    broader: dict[str, set[str]] = {}  # term -> every broader term (edges point to broader)
+    for r in policy.rules:
+        key = (r.action.lower(), r.modality.value)
+        for ta in r.terms:
+            if ta not in broader:
+                broader[ta] = nx.descendants(hierarchy, ta) if ta in hierarchy else set()
+            for tb in broader[ta]:
+                for b in by_term.get((*key, tb), ()):
+                    if b != r.id:
+                        g.add_edge(r.id, b, relation="refines")
     return g
 
 

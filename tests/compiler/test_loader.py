@@ -145,3 +145,19 @@ def test_ordering_operator_needs_a_number(tmp_path: Path) -> None:
                     "    conditions: [{term: amount, op: '>', value: lots}]\n")
     result = compile_spec(spec)
     assert [(d.code, d.line) for d in result.errors] == [("RA109", 9)]
+
+
+def test_policy_ranks_its_authorities_and_checks_the_names(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("rulealign: 1\npolicy:\n  id: s\n  title: S\n  authority: support\n"
+                    "  authorities: [law, support, law]\nrules:\n"
+                    "  - {id: a, text: t, modality: obligation, action: x, authority: law}\n"
+                    "  - {id: b, text: t, modality: obligation, action: y, authority: lwa}\n")
+    result = compile_spec(spec)
+    assert [(d.code, d.line) for d in result.errors] == [("RA109", 6)]  # ranked twice
+    assert [(d.code, d.line) for d in result.warnings] == [("RA126", 9)]
+    assert "did you mean 'law'" in result.warnings[0].message
+    spec.write_text(spec.read_text().replace("[law, support, law]", "[law, support]"))
+    result = compile_spec(spec)
+    assert result.ok and result.policy is not None
+    assert result.policy.authorities == ("law", "support")

@@ -20,15 +20,16 @@ TERMS = [
     {"id": "compensation"},
     {"id": "data"},
     {"id": "amount", "unit": "USD"},
+    {"id": "tier"},
 ]
 
 
-def policy(tmp_path: Path, *rules: dict[str, Any]) -> Policy:
+def policy(tmp_path: Path, *rules: dict[str, Any], **header: Any) -> Policy:
     full = []
     for r in rules:
         base = {"text": "t", "action": "offer refund", "terms": ["refund"]}
         full.append({**base, **r})
-    spec = {"rulealign": 1, "policy": {"id": "p", "title": "P"}, "terms": TERMS, "rules": full}
+    spec = {"rulealign": 1, "policy": {"id": "p", "title": "P", **header}, "terms": TERMS, "rules": full}
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return load_policy(path)
@@ -144,6 +145,109 @@ def test_subsumed_rule_is_reported_with_the_wider_rule(tmp_path: Path) -> None:
     assert "'narrow' is subsumed by 'wide'" in c.explanation
 
 
+def tier(op: str, value: Any) -> dict[str, Any]:
+    return {"term": "tier", "op": op, "value": value}
+
+
+RANKED = {"authorities": ["consumer law", "legal", "support"]}
+
+
+def test_higher_authority_wins_before_priority(tmp_path: Path) -> None:
+    c = only(policy(tmp_path, {"id": "a", "modality": "prohibition", "priority": 1, "authority": "consumer law"},
+                    {"id": "b", "modality": "obligation", "priority": 9, "authority": "support"}, **RANKED))
+    assert (c.resolution, c.winner) == ("authority", "a")
+    assert "'a' (consumer law) outranks 'b' (support)" in c.explanation
+    assert "consumer law > legal > support" in c.explanation
+
+
+def test_rule_without_authority_speaks_with_the_policys(tmp_path: Path) -> None:
+    c = only(policy(tmp_path, {"id": "a", "modality": "prohibition", "priority": 5},
+                    {"id": "b", "modality": "permission", "authority": "legal"},
+                    authority="support", **RANKED))
+    assert (c.resolution, c.winner) == ("authority", "b")
+
+
+def test_authorities_the_policy_does_not_rank_fall_back_to_priority(tmp_path: Path) -> None:
+    # no order of authorities at all, and one rule with an authority outside the order
+    for header in ({}, RANKED):
+        c = only(policy(tmp_path, {"id": "a", "modality": "prohibition", "priority": 5, "authority": "legal"},
+                        {"id": "b", "modality": "permission", "priority": 1, "authority": "marketing"},
+                        **header))
+        assert (c.resolution, c.winner) == ("priority", "a")
+
+
+def test_same_authority_falls_back_to_priority(tmp_path: Path) -> None:
+    c = only(policy(tmp_path, {"id": "a", "modality": "prohibition", "priority": 1, "authority": "legal"},
+                    {"id": "b", "modality": "permission", "priority": 2, "authority": "legal"}, **RANKED))
+    assert (c.resolution, c.winner) == ("priority", "b")
+
+
+def test_exception_in_words_that_is_the_other_rules_condition_carves_it_out(tmp_path: Path) -> None:
+    c = only(policy(tmp_path, {"id": "a", "modality": "prohibition", "priority": 5,
+                               "exceptions": ["A supervisor has approved the refund."]},
+                    {"id": "b", "modality": "permission",
+                     "conditions": ["a supervisor has approved the refund", "the order is late"]}))
+    assert (c.resolution, c.winner) == ("exception", "b")
+    assert "makes an exception when 'A supervisor has approved the refund.'" in c.explanation
+
+
+def test_exception_in_words_the_other_rule_does_not_share_carves_nothing(tmp_path: Path) -> None:
+    c = only(policy(tmp_path, {"id": "a", "modality": "prohibition", "priority": 5,
+                               "exceptions": ["a supervisor has approved the refund"]},
+                    {"id": "b", "modality": "permission", "conditions": ["the order is late"]}))
+    assert (c.resolution, c.winner) == ("priority", "a")
+
+
+def test_categorical_conditions_that_exclude_each_other_are_no_conflict(tmp_path: Path) -> None:
+    p = policy(tmp_path, {"id": "a", "modality": "prohibition", "conditions": [tier("==", "gold")]},
+               {"id": "b", "modality": "permission", "conditions": [tier("in", ["silver", "bronze"])]})
+    assert find_conflicts(p) == []
+    p = policy(tmp_path, {"id": "a", "modality": "prohibition", "conditions": [tier("!=", "gold")]},
+               {"id": "b", "modality": "permission", "conditions": [tier("==", "gold")]})
+    assert find_conflicts(p) == []
+
+
+def test_categorical_overlap_is_described(tmp_path: Path) -> None:
+    c = only(policy(tmp_path, {"id": "a", "modality": "prohibition", "conditions": [tier("in", ["gold", "silver"])]},
+                    {"id": "b", "modality": "permission", "conditions": [tier("not in", ["silver"])]}))
+    assert "tier = gold" in c.overlap
+
+
+def test_rule_about_a_narrower_term_is_subsumed_by_the_broader_rule(tmp_path: Path) -> None:
+    c = only(policy(tmp_path, {"id": "wide", "modality": "prohibition", "action": "offer bonus"},
+                    {"id": "narrow", "modality": "prohibition", "action": "offer bonus",
+                     "terms": ["goodwill-refund"]}))
+    assert (c.kind, c.winner, c.relation) == ("subsumed", "wide", "broader-narrower")
+    assert "about 'goodwill refund'" in c.explanation
+
+
+def test_rule_with_more_conditions_is_subsumed_by_the_unconditional_rule(tmp_path: Path) -> None:
+    c = only(policy(tmp_path, {"id": "wide", "modality": "obligation"},
+                    {"id": "narrow", "modality": "obligation",
+                     "conditions": [amount(">", 100), tier("==", "gold"), "the order is late"]}))
+    assert (c.kind, c.winner) == ("subsumed", "wide")
+    for part in ("amount > 100 USD", "tier = gold", "'the order is late'"):
+        assert part in c.explanation
+
+
+def test_a_rule_with_fewer_exceptions_is_not_subsumed(tmp_path: Path) -> None:
+    # 'narrow' has a tighter threshold but lacks the exception: when a supervisor approved,
+    # only 'narrow' applies, so 'wide' does not cover it (and 'narrow' does not cover 'wide')
+    p = policy(tmp_path, {"id": "wide", "modality": "prohibition", "conditions": [amount(">", 50)],
+                          "exceptions": ["a supervisor approved"]},
+               {"id": "narrow", "modality": "prohibition", "conditions": [amount(">", 100)]})
+    assert find_conflicts(p) == []
+
+
+def test_rules_differing_in_a_categorical_value_or_object_are_no_duplicates(tmp_path: Path) -> None:
+    p = policy(tmp_path, {"id": "a", "modality": "obligation", "conditions": [tier("==", "gold")]},
+               {"id": "b", "modality": "obligation", "conditions": [tier("==", "silver")]})
+    assert find_conflicts(p) == []
+    p = policy(tmp_path, {"id": "a", "modality": "obligation", "object": "to members"},
+               {"id": "b", "modality": "obligation", "object": "to guests"})
+    assert find_conflicts(p) == []
+
+
 def _comparisons(monkeypatch) -> list[tuple[str, str]]:
     """Every pair of actions the conflict search compares, recorded as it runs."""
     seen: list[tuple[str, str]] = []
@@ -194,6 +298,7 @@ EXPECTED = {
         "no-handoff-after-hours--offer-human-transfer": ("unresolved", None),
         "no-medical-advice--provide-safety-info": ("override", "provide-safety-info"),
         "no-price-match-over-10--price-match-allowed": ("specificity", "no-price-match-over-10"),
+        "escalate-legal-threats--no-handoff-after-hours": ("authority", "escalate-legal-threats"),
     },
     "northwind-conduct": {
         "accept-nominal-gifts--no-gifts-during-tender": ("priority", "no-gifts-during-tender"),

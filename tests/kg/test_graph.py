@@ -59,6 +59,18 @@ def test_rule_traces_to_clause_line_and_document(acme) -> None:
     assert int(line) == 25 and "above $100" in str(text) and str(doc) == "acme-support.md"
 
 
+def test_policy_records_its_authority_and_their_ranking(acme) -> None:
+    from rdflib.collection import Collection
+
+    p = acme.iris.policy
+    assert str(acme.rdf.value(p, RA.authority)) == "ACME Customer Operations"
+    ranking = Collection(acme.rdf, acme.rdf.value(p, RA.authorities))
+    assert [str(a) for a in ranking] == ["legal", "security", "ACME Customer Operations"]
+    [(winner,)] = run_sparql(acme.rdf, """SELECT ?w WHERE { ?c ra:resolution "authority" ;
+        ra:winner/dcterms:identifier ?w }""")
+    assert str(winner) == "escalate-legal-threats"
+
+
 def test_shacl_names_the_offending_node(acme) -> None:
     broken = Graph()
     for triple in acme.rdf:
@@ -209,6 +221,25 @@ def test_networkx_views() -> None:
     deps = rule_dependencies(policy)
     assert deps.edges["regulator-requests", "no-personal-data-sharing"]["relation"] == "exception-of"
     assert deps.edges["trading-plan", "no-insider-trading"]["relation"] == "overrides"
+
+
+def test_refines_links_a_rule_to_the_rules_about_broader_terms(tmp_path: Path) -> None:
+    terms = [{"id": "data"}, {"id": "email", "broader": ["data"]}, {"id": "work-email", "broader": ["email"]},
+             *({"id": f"s{i}", "broader": ["data"]} for i in range(50))]
+    rules = [{"id": "all", "text": "t", "modality": "prohibition", "action": "share it", "terms": ["data"]},
+             {"id": "mail", "text": "t", "modality": "prohibition", "action": "Share it", "terms": ["email"]},
+             {"id": "work", "text": "t", "modality": "prohibition", "action": "share it", "terms": ["work-email"]},
+             {"id": "allowed", "text": "t", "modality": "permission", "action": "share it", "terms": ["email"]},
+             *({"id": f"r{i}", "text": "t", "modality": "prohibition", "action": "share it", "terms": [f"s{i}"]}
+               for i in range(50))]
+    path = tmp_path / "refines.yaml"
+    path.write_text(yaml.safe_dump({"rulealign": 1, "policy": {"id": "r", "title": "R"},
+                                    "terms": terms, "rules": rules}))
+    deps = rule_dependencies(load_policy(path))
+    refines = {(u, v) for u, v, d in deps.edges(data=True) if d["relation"] == "refines"}
+    # siblings refine only the rule about their parent; another modality refines nothing
+    expected = {("mail", "all"), ("work", "mail"), ("work", "all"), *((f"r{i}", "all") for i in range(50))}
+    assert refines == expected
 
 
 def test_named_queries(acme) -> None:
