@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rulealign.compiler.models import Contract, Modality, Policy, Rule, Term
+from rulealign.kg.bulk import bulk
 from rulealign.kg.conditions import (
     FULL,
     Intervals,
@@ -422,6 +423,11 @@ def find_conflicts(policy: Policy) -> list[Conflict]:
     the square of the rules. At 20k rules and 2k terms, keying by term alone made 628k
     candidate pairs for 29k findings.
     """
+    with bulk():
+        return _find_conflicts(policy)
+
+
+def _find_conflicts(policy: Policy) -> list[Conflict]:
     index = TermIndex(policy.terms)
     authorities = Authorities.of(policy)
     facts = [_facts(r, index) for r in policy.rules]
