@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import threading
@@ -141,6 +142,8 @@ def test_shapes_checked_in_forked_processes_find_what_one_process_finds(
     calls = [line.split() for line in checked_by.read_text().splitlines()]
     assert len(calls) == len(build._by_work(build.shapes_graph(), g)) and all(n == "1" for _, n in calls)
     assert len({pid for pid, _ in calls}) == 2 and str(os.getpid()) not in {pid for pid, _ in calls}
+    # the collector is back as it was: running, nothing left frozen
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
     # a checker that dies loses nothing: its shapes are checked here instead
     monkeypatch.setattr(build, "_check_forked", _die)
@@ -160,6 +163,7 @@ def test_shapes_checked_in_forked_processes_find_what_one_process_finds(
         check_shapes(g)
     assert [d.message for d in unforked.value.diagnostics] == [d.message for d in alone.value.diagnostics]
     assert checked_by.read_text().split() == [str(os.getpid()), "0"]  # one check of all shapes
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_shapes_are_checked_in_one_process_unless_large_and_forking_is_safe(
@@ -212,6 +216,7 @@ def test_cycle_in_exceptions_and_overrides_is_a_coded_error(tmp_path: Path) -> N
         build_graph(load_policy(path))
     assert err.value.code == "RA202"
     assert re.search(r"a -> b -> c -> a|b -> c -> a -> b|c -> a -> b -> c", err.value.diagnostics[0].message)
+    assert gc.isenabled()  # the build's pause of the garbage collector ends with the error too
 
 
 def test_networkx_views() -> None:
