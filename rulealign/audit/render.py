@@ -281,6 +281,23 @@ def _coverage_matrix(report: AuditReport) -> str:
                  [(rule, None) for rule, _ in matrix], cell, left=210, cw=78, rh=16) + legend + extra
 
 
+def _label_place(x: float, y: float, width: float, near: list[tuple[float, float]],
+                 plot_width: float) -> tuple[float, float, str]:
+    """Where a node's label goes (x, y, text-anchor attribute): away from its neighbours
+    ``near``, else to the other side, else above the node; a side is taken only where the
+    label (``width`` px) stays on the plot and no neighbour lies under it."""
+
+    def clear(left: bool) -> bool:
+        lo, hi = (x - width, x) if left else (x, x + width)
+        return lo >= 0 and hi <= plot_width and not any(lo <= nx <= hi and abs(ny - y) < 14 for nx, ny in near)
+
+    away_left = x < sum(nx for nx, _ in near) / max(len(near), 1)
+    for left in (away_left, not away_left):
+        if clear(left):
+            return (x - 8, y + 4, ' text-anchor="end"') if left else (x + 8, y + 4, "")
+    return min(max(x, width / 2), plot_width - width / 2), y - 10, ' text-anchor="middle"'
+
+
 def _conflict_graph(report: AuditReport) -> str:
     conflicts = list(report.conflicts)
     if not conflicts:
@@ -314,16 +331,19 @@ def _conflict_graph(report: AuditReport) -> str:
                      f'{_e(c.get("explanation", ""))}</title></line>')
     for node in g.nodes:
         x, y = sx(pos[node][0]), sy(pos[node][1])
+        near = [(sx(pos[n][0]), sy(pos[n][1])) for n in g[node]]
+        tx, ty, anchor = _label_place(x, y, 6.5 * len(node) + 8, near, w)
+        label = f'<text x="{tx:.1f}" y="{ty:.1f}"{anchor}>{_e(node)}</text>'
         parts.append(f'<a href="#rule-{_e(node)}"><circle cx="{x:.1f}" cy="{y:.1f}" r="6" '
-                     f'fill="#2e6be6"/><text x="{x + 8:.1f}" y="{y + 4:.1f}">{_e(node)}</text></a>')
+                     f'fill="#2e6be6"/>{label}</a>')
     parts.append("</svg>")
     rows = "".join(
         f"<tr><td>{_e(c['kind'])}</td><td>{_e(' vs '.join(c['rules']))}</td>"
         f"<td>{_e(c.get('resolution'))}{' → ' + _e(c['winner']) if c.get('winner') else ''}"
         f"</td><td>{_e(c.get('explanation', ''))}</td></tr>" for c in conflicts)
     return ("".join(parts) + '<p class=muted><span style="color:#d92d20">━</span> unresolved '
-            '&nbsp;<span style="color:#98a2b3">━</span> resolved (priority, specificity, '
-            'exception or override)</p><table><tr><th>kind</th><th>rules</th><th>resolution'
+            '&nbsp;<span style="color:#98a2b3">━</span> resolved (exception, override, authority, '
+            'priority or specificity) or a repetition</p><table><tr><th>kind</th><th>rules</th><th>resolution'
             f'</th><th>explanation</th></tr>{rows}</table>')
 
 

@@ -314,3 +314,21 @@ def test_the_engine_is_sized_to_the_adapter_rank(tmp_path) -> None:
     (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 64}))
     assert lora_rank(tmp_path) == 64
     assert lora_rank(tmp_path / "missing") == 64
+
+
+@pytest.mark.parametrize(("x", "near", "side"), [
+    (300.0, [(200.0, 100.0)], "right"),   # away from a neighbour on the left
+    (300.0, [(400.0, 100.0)], "left"),    # away from a neighbour on the right
+    (40.0, [(100.0, 100.0)], "above"),    # no room on the left, the neighbour lies on the right
+    (740.0, [(740.0, 130.0)], "left"),    # no room on the right; the neighbour is below, not under
+])
+def test_conflict_graph_labels_stay_on_the_plot_and_off_their_neighbours(
+        x: float, near: list[tuple[float, float]], side: str) -> None:
+    from rulealign.audit.render import _label_place
+
+    width, plot = 120.0, 760.0
+    tx, _, anchor = _label_place(x, 100.0, width, near, plot)
+    got = "above" if "middle" in anchor else "left" if "end" in anchor else "right"
+    assert got == side
+    lo, hi = (tx - width / 2, tx + width / 2) if got == "above" else (tx - width, tx) if got == "left" else (tx, tx + width)
+    assert lo >= 0 and hi <= plot
