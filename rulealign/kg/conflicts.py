@@ -164,12 +164,19 @@ def _verb(action_key: str) -> str:
     return action_key.split(" ", 1)[0] if action_key else ""
 
 
+def act_keys(action_key: str) -> frozenset[str]:
+    """The kinds of act a normalised action names: its verb's classes in
+    :data:`VERB_CLASSES`, or the verb itself (``=verb``) when no class has it. Two actions
+    are the same kind of act when their keys meet; an action with no verb names none."""
+    verb = _verb(action_key)
+    if not verb:
+        return frozenset()
+    return _CLASSES_OF.get(verb, frozenset({"=" + verb}))
+
+
 def actions_related(a: str, b: str) -> bool:
     """Whether two normalised actions name the same kind of act."""
-    va, vb = _verb(a), _verb(b)
-    if not va or not vb:
-        return False
-    return va == vb or bool(_CLASSES_OF.get(va, frozenset()) & _CLASSES_OF.get(vb, frozenset()))
+    return not act_keys(a).isdisjoint(act_keys(b))
 
 
 def _overlap(a: _RuleFacts, b: _RuleFacts) -> tuple[bool, str]:
@@ -178,7 +185,7 @@ def _overlap(a: _RuleFacts, b: _RuleFacts) -> tuple[bool, str]:
     possibly true."""
     ia, ib = a.intervals, b.intervals
     parts = []
-    for term in sorted(set(ia) | set(ib)):
+    for term in sorted(ia.keys() | ib.keys()):
         x = ia.get(term, (FULL, None))
         y = ib.get(term, (FULL, None))
         both = x[0].intersect(y[0])
@@ -187,14 +194,14 @@ def _overlap(a: _RuleFacts, b: _RuleFacts) -> tuple[bool, str]:
             return False, (f"never: {a.rule.id} needs {term} {x[0].describe(unit)}, "
                            f"{b.rule.id} needs {term} {y[0].describe(unit)}")
         parts.append(f"{term} {both.describe(unit)}")
-    for term in sorted(set(a.values) & set(b.values)):
+    for term in sorted(a.values.keys() & b.values.keys()):
         va, vb = a.values[term], b.values[term]
         common = va.intersect(vb)
         if common.empty:
             return False, (f"never: {a.rule.id} needs {term} {va.describe()}, "
                            f"{b.rule.id} needs {term} {vb.describe()}")
         parts.append(f"{term} {common.describe()}")
-    texts = [c.text for r in (a.rule, b.rule) for c in r.conditions if not c.is_structured and c.text]
+    texts = a.shown_texts + b.shown_texts
     said = " and ".join(f"'{t}'" for t in texts[:3]) + (" and more" if len(texts) > 3 else "")
     if parts:
         where = "when " + "; ".join(parts) + (f", if {said} can hold together" if texts else "")
@@ -205,23 +212,37 @@ def _overlap(a: _RuleFacts, b: _RuleFacts) -> tuple[bool, str]:
 
 # --- the search ---------------------------------------------------------------------------------
 
+_VERB = {Modality.PROHIBITION: "forbids", Modality.OBLIGATION: "requires", Modality.PERMISSION: "allows"}
+
 @dataclass
 class _RuleFacts:
     rule: Rule
     terms: dict[str, str]  # term id -> how the rule is about it: "declared" | "label" | "synonym"
     action: str
+    acts: frozenset[str]  # the kinds of act its action names (see act_keys)
     intervals: Intervals
     texts: frozenset[str]  # conditions in words, as compared
     values: dict[str, ValueSet]  # term -> what its categorical conditions admit
     exceptions: frozenset[str]  # carve-outs: "rule:ID" or the sentence, as compared
+    shown_texts: tuple[str, ...]  # conditions in words, as written
+    says: str  # "'id' (modality, priority N) forbids 'action'", for explanations
 
 
 def _facts(rule: Rule, index: TermIndex) -> _RuleFacts:
     terms = {t: "declared" for t in rule.terms}
     for term, via_synonym in index.mentions(f"{rule.action} {rule.object or ''}").items():
         terms.setdefault(term, "synonym" if via_synonym else "label")
-    return _RuleFacts(rule, terms, _action_key(rule), intervals_of(rule), texts_of(rule),
-                      value_sets_of(rule), exceptions_of(rule))
+    action = _action_key(rule)
+    shown = tuple(c.text for c in rule.conditions if not c.is_structured and c.text)
+    says = (f"'{rule.id}' ({rule.modality.value}, priority {rule.priority}) {_VERB[rule.modality]} "
+            f"'{rule.action}'")
+    return _RuleFacts(rule, terms, action, act_keys(action), intervals_of(rule), texts_of(rule),
+                      value_sets_of(rule), exceptions_of(rule), shown, says)
+
+
+def _same_act(a: _RuleFacts, b: _RuleFacts) -> bool:
+    """Whether two rules' actions name the same kind of act (every pair the search compares)."""
+    return not a.acts.isdisjoint(b.acts)
 
 
 def _meeting(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> tuple[str, tuple[str, ...], str]:
@@ -255,9 +276,6 @@ def _narrower_rule(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> str | None
     if na != nb:
         return a.rule.id if na > nb else b.rule.id
     return None
-
-
-_VERB = {Modality.PROHIBITION: "forbids", Modality.OBLIGATION: "requires", Modality.PERMISSION: "allows"}
 
 
 @dataclass(frozen=True)
@@ -303,9 +321,7 @@ def _opposition(a: _RuleFacts, b: _RuleFacts, index: TermIndex, authorities: Aut
     if not can_meet:
         return None
     relation, shared, phrase = _meeting(a, b, index)
-    head = (f"'{ra.id}' ({ra.modality.value}, priority {ra.priority}) {_VERB[ra.modality]} "
-            f"'{ra.action}' while '{rb.id}' ({rb.modality.value}, priority {rb.priority}) "
-            f"{_VERB[rb.modality]} '{rb.action}'; they meet on {phrase}. Both apply {where}.")
+    head = f"{a.says} while {b.says}; they meet on {phrase}. Both apply {where}."
     carved = [(inner, why) for outer, inner in ((a, b), (b, a)) if (why := _carve_out(outer, inner))]
     winner: str | None
     if carved:
@@ -337,9 +353,12 @@ def _opposition(a: _RuleFacts, b: _RuleFacts, index: TermIndex, authorities: Aut
                "Give one rule a higher priority, an 'overrides', an exception or an authority "
                "ranked in 'policy.authorities'.")
     pair = tuple(sorted((ra.id, rb.id)))
-    return Conflict(id=f"{pair[0]}--{pair[1]}", rules=(pair[0], pair[1]), kind="modal-opposition",
-                    relation=relation, shared_terms=shared, overlap=where, resolution=resolution,
-                    winner=winner, explanation=f"{head} {why}")
+    # made from checked parts: constructed without validating again (tens of thousands of
+    # findings in a large policy)
+    return Conflict.model_construct(
+        id=f"{pair[0]}--{pair[1]}", rules=(pair[0], pair[1]), kind="modal-opposition", relation=relation,
+        shared_terms=shared, overlap=where, resolution=resolution, winner=winner,
+        explanation=f"{head} {why}")
 
 
 def _at_or_below(term: str, other: str, index: TermIndex) -> bool:
@@ -406,14 +425,6 @@ def _repetition(a: _RuleFacts, b: _RuleFacts, index: TermIndex) -> Conflict | No
                                  f"'{ra.action}'. Remove '{narrow.id}', or keep it for emphasis."))
 
 
-def _act_keys(action: str) -> tuple[str, ...]:
-    """Index keys for an action's kind of act: its verb classes, or the verb itself."""
-    verb = _verb(action)
-    if not verb:
-        return ()
-    return tuple(sorted(_CLASSES_OF.get(verb, frozenset({"=" + verb}))))
-
-
 def find_conflicts(policy: Policy) -> list[Conflict]:
     """Every conflict, duplicate and subsumed rule in ``policy``, in a stable order.
 
@@ -433,35 +444,43 @@ def _find_conflicts(policy: Policy) -> list[Conflict]:
     facts = [_facts(r, index) for r in policy.rules]
     by_term_act: dict[tuple[str, str], list[int]] = defaultdict(list)
     by_action: dict[str, list[int]] = defaultdict(list)
-    act_keys = [_act_keys(f.action) for f in facts]
     for i, f in enumerate(facts):
         for t in f.terms:
-            for k in act_keys[i]:
+            for k in f.acts:
                 by_term_act[(t, k)].append(i)
         by_action[f.action].append(i)
-    related_terms: dict[str, tuple[str, ...]] = {}
-    found: list[Conflict] = []
+    # the rules about a term, a broader or a narrower one, and one kind of act: made once
+    # for each (term, act) some rule asks about
+    near: dict[tuple[str, str], frozenset[int]] = {}
+
+    def around(term: str, act: str) -> frozenset[int]:
+        key = (term, act)
+        found = near.get(key)
+        if found is None:
+            related = (term, *index.ancestors(term), *index.descendants(term))
+            found = near[key] = frozenset(j for t in related for j in by_term_act.get((t, act), ()))
+        return found
+
+    prohibition = Modality.PROHIBITION
+    conflicts: list[Conflict] = []
     for i, f in enumerate(facts):
-        candidates: set[int] = set(by_action[f.action])
+        candidates: set[int] = set(by_action[f.action]) if f.acts else set()
         for t in f.terms:
-            if t not in related_terms:
-                related_terms[t] = (t, *index.ancestors(t), *index.descendants(t))
-            for related in related_terms[t]:
-                for k in act_keys[i]:
-                    candidates.update(by_term_act.get((related, k), ()))
+            for k in f.acts:
+                candidates |= around(t, k)
         for j in candidates:
             if j <= i:  # each pair once, from its first rule
                 continue
-            a, b = f, facts[j]
-            if not actions_related(a.action, b.action):
+            b = facts[j]
+            if not _same_act(f, b):
                 continue
-            opposed = {a.rule.modality, b.rule.modality}
-            if Modality.PROHIBITION in opposed and len(opposed) == 2:
-                conflict = _opposition(a, b, index, authorities)
-            elif a.rule.modality == b.rule.modality:
-                conflict = _repetition(a, b, index)
+            ma, mb = f.rule.modality, b.rule.modality
+            if ma != mb and prohibition in (ma, mb):
+                conflict = _opposition(f, b, index, authorities)
+            elif ma == mb:
+                conflict = _repetition(f, b, index)
             else:
                 conflict = None
             if conflict is not None:
-                found.append(conflict)
-    return sorted(found, key=lambda c: (c.resolution != "unresolved", c.kind, c.id))
+                conflicts.append(conflict)
+    return sorted(conflicts, key=lambda c: (c.resolution != "unresolved", c.kind, c.id))

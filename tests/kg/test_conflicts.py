@@ -249,15 +249,15 @@ def test_rules_differing_in_a_categorical_value_or_object_are_no_duplicates(tmp_
 
 
 def _comparisons(monkeypatch) -> list[tuple[str, str]]:
-    """Every pair of actions the conflict search compares, recorded as it runs."""
+    """The actions of every pair of rules the conflict search compares, recorded as it runs."""
     seen: list[tuple[str, str]] = []
-    real = conflicts_mod.actions_related
+    real = conflicts_mod._same_act
 
-    def counting(a: str, b: str) -> bool:
-        seen.append((a, b))
+    def counting(a, b) -> bool:
+        seen.append((a.action, b.action))
         return real(a, b)
 
-    monkeypatch.setattr(conflicts_mod, "actions_related", counting)
+    monkeypatch.setattr(conflicts_mod, "_same_act", counting)
     return seen
 
 

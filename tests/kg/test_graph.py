@@ -195,6 +195,12 @@ def test_one_graph_store_counts_and_answers_like_a_graph(acme) -> None:
     assert len(g) == 3
     g.remove((a, None, None))
     assert len(g) == 1 and set(g) == {(b, RDF.type, RA.Rule)}
+    many = Graph(store=OneGraphStore())  # the bulk path fills the same indexes as add
+    many.store.addN((*t, many) for t in [(a, RDF.type, RA.Rule), (a, RDF.type, RA.Rule), (b, RDF.type, RA.Rule),
+                                         (a, RA.overrides, b)])
+    assert len(many) == 3 and set(many.subjects(RDF.type, RA.Rule)) == {a, b}
+    assert set(many.predicate_objects(a)) == {(RDF.type, RA.Rule), (RA.overrides, b)}
+    assert set(many.subject_predicates(b)) == {(a, RA.overrides)}
     assert isinstance(acme.rdf.store, OneGraphStore)
     copy = Graph()  # rdflib's default store: the same triples, the same answers
     for triple in acme.rdf:
