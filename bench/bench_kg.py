@@ -138,8 +138,8 @@ def main() -> None:
                      "conflicts_s": round(t1 - t0, 3), "rdf_s": round(t2 - t1, 3),
                      "shacl_s": round(t3 - t2, 3), "gc_s": round(t4 - t3, 3), "total_s": round(t4 - t0, 3),
                      "findings": findings, "triples": triples, "by_resolution": by_resolution})
-        # each size starts from the same state: the previous size's graph (up to 400k
-        # triples) left alive makes every garbage collection in the next one slower
+        # each size starts from the same state: anything of the previous size left alive
+        # (its graph held up to 1M triples) makes every collection in the next one slower
         del policy
         gc.collect()
     ns = [r["rules"] for r in rows]
