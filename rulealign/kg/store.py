@@ -46,27 +46,9 @@ class OneGraphStore(SimpleMemory):
         pos: dict[Any, dict[Any, dict[Any, int]]] = self._SimpleMemory__pos  # type: ignore[attr-defined]
         osp: dict[Any, dict[Any, dict[Any, int]]] = self._SimpleMemory__osp  # type: ignore[attr-defined]
         for s, p, o, _ in quads:
-            level = spo.get(s)
-            if level is None:
-                level = spo[s] = {}
-            leaf = level.get(p)
-            if leaf is None:
-                leaf = level[p] = {}
-            leaf[o] = 1
-            level = pos.get(p)
-            if level is None:
-                level = pos[p] = {}
-            leaf = level.get(o)
-            if leaf is None:
-                leaf = level[o] = {}
-            leaf[s] = 1
-            level = osp.get(o)
-            if level is None:
-                level = osp[o] = {}
-            leaf = level.get(s)
-            if leaf is None:
-                leaf = level[s] = {}
-            leaf[p] = 1
+            spo.setdefault(s, {}).setdefault(p, {})[o] = 1
+            pos.setdefault(p, {}).setdefault(o, {})[s] = 1
+            osp.setdefault(o, {}).setdefault(s, {})[p] = 1
 
     def remove(self, triple_pattern: Any, context: Any = None) -> None:
         self._length = None
