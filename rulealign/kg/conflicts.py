@@ -174,11 +174,6 @@ def act_keys(action_key: str) -> frozenset[str]:
     return _CLASSES_OF.get(verb, frozenset({"=" + verb}))
 
 
-def actions_related(a: str, b: str) -> bool:
-    """Whether two normalised actions name the same kind of act."""
-    return not act_keys(a).isdisjoint(act_keys(b))
-
-
 def _overlap(a: _RuleFacts, b: _RuleFacts) -> tuple[bool, str]:
     """Whether both rules' conditions can hold at once, and a description of where: numeric
     intervals and categorical values on one term must meet; a condition in words is taken as
