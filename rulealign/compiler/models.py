@@ -132,10 +132,14 @@ class Check(Contract):
 
 
 class LabelledExample(Contract):
+    """Written by a policy author. ``applies=False``: the prompt lies outside the rule (a
+    benign look-alike), ``compliant`` is a helpful reply, ``violating`` a needless refusal."""
+
     prompt: str
     compliant: str | None = None
     violating: str | None = None
     note: str | None = None
+    applies: bool = True
 
 
 class Provenance(Contract):

@@ -131,6 +131,11 @@ class ExampleSpec(_Spec):
     compliant: str | None = None
     violating: str | None = None
     note: str | None = None
+    applies: bool = Field(default=True, description=(
+        "false for a look-alike prompt the rule does not govern (a threshold not crossed, an "
+        "exception holding, a benign request sharing the rule's words): 'compliant' is then a "
+        "helpful reply and 'violating' an unnecessary refusal; a judge should find the rule "
+        "not applicable to either"))
 
 
 class DraftProvenance(_Spec):
