@@ -2,7 +2,7 @@
 
 Codes are numbered by stage: ``RA0xx`` general, ``RA1xx`` compiler (spec files),
 ``RA15x`` documents and extraction, ``RA2xx`` knowledge graph, ``RA3xx`` models and
-generation backends, ``RA5xx`` training. Each entry says what
+generation backends, ``RA45x`` verdicts, ``RA5xx`` training. Each entry says what
 happened (a ``str.format`` template) and how to fix it. ``docs/errors.md`` documents
 every code; ``tests/test_errors.py`` keeps the two in step.
 """
@@ -157,6 +157,15 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "completion, label)"),
     ErrorCode("RA504", "training failed", "training stopped: {reason}",
               "checkpoints so far are kept; fix the cause and run again to resume"),
+    # 45x: verdicts (checks, the small judge, the LLM judge, calibration)
+    ErrorCode("RA451", "bad labelled data", "labelled data '{path}': {reason}",
+              "give JSONL rows with 'rule_id' (a rule of the spec), 'prompt', 'response' and "
+              "'label' (complies, violates or not_applicable)"),
+    ErrorCode("RA452", "judge for another policy",
+              "judge '{path}' was trained for policy '{trained}', not '{policy}'",
+              "train a judge for this policy: rulealign judge train SPEC --out DIR"),
+    ErrorCode("RA453", "judge unusable", "judge '{path}': {reason}",
+              "train it again (rulealign judge train SPEC --out DIR); the old folder is kept"),
     # 6xx: audit
     ErrorCode("RA601", "audit report unreadable", "audit report '{path}': {reason}",
               "give a report.json written by 'rulealign audit run' (or 'rulealign run') with "

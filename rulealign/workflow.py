@@ -1,6 +1,6 @@
 """``rulealign run``: from a policy to an audited, aligned model in one resumable command.
 
-    compile -> graph -> synth -> train (SFT, then IPO) -> audit (base and aligned) -> report
+    compile -> graph -> judge -> synth -> train (SFT, then IPO) -> audit (base and aligned)
 
 The run folder (``runs/NAME``) holds what each stage made and a ``manifest.json`` that records,
 per stage, the hash of its inputs, what it wrote and how long it took. A stage whose input hash
@@ -32,7 +32,7 @@ from rulealign.fileio import atomic_write_text
 from rulealign.llm.checkpoint import file_sha256
 
 Say = Callable[[str], None]
-STAGES = ("compile", "graph", "synth", "train", "audit")
+STAGES = ("compile", "graph", "judge", "synth", "train", "audit")
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
@@ -66,6 +66,8 @@ class RunSettings:
     max_items: int | None = None
     fail_under: float | None = None
     judge_model: str | None = None
+    #: A small judge folder to use instead of the policy's own (trained once and cached).
+    judge: str | None = None
 
     def part(self, *names: str) -> dict[str, Any]:
         d = asdict(self)
@@ -157,9 +159,10 @@ def compile_input(source: Path, out: Path, say: Say) -> Path:
 
 
 def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = None, *,
-        say: Say = _say, backend: Any = None) -> RunResult:
+        say: Say = _say, backend: Any = None, judge: Any = None) -> RunResult:
     """Run every stage that is not already done for these inputs; see the module doc.
-    ``backend`` replaces the local engine (tests pass a scripted one)."""
+    ``backend`` replaces the local engine and ``judge`` the small judge (tests pass
+    scripted ones)."""
     from rulealign.compiler.loader import load_policy
     from rulealign.kg.build import build_graph
     from rulealign.llm import GenerationLog, LazyBackend
@@ -211,6 +214,15 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
              unresolved=unresolved)
     say(f"graph: {len(pg.conflicts)} conflicts ({unresolved} unresolved)")
 
+    judge = _judge(policy, man, say, s.judge, judge)
+    labelled = None
+    if src.suffix.lower() in SPEC_SUFFIXES:
+        from rulealign.verdict.calibration import eval_set_for
+
+        found = eval_set_for(src)
+        labelled = str(found) if found else None
+    man.data["labelled"] = labelled
+
     log = GenerationLog(out / "generations.sqlite")
     from rulealign.train.config import LoraSettings
 
@@ -219,10 +231,10 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
     engine = backend if backend is not None else LazyBackend(
         s.backend, s.model, log=log, max_lora_rank=LoraSettings().r)
     try:
-        data = _synth(policy, pg.conflicts, engine, out, s, man, key, say)
+        data = _synth(policy, pg.conflicts, engine, out, s, man, key, say, judge)
         adapter = _train(out, data, s, man, say)
         result.report = _audit(policy, pg.conflicts, engine, out, data, adapter, s, man, key,
-                               changed if man.previous_rules else None, say)
+                               changed if man.previous_rules else None, say, judge, labelled)
     finally:
         started = getattr(engine, "started_s", None)
         if started is not None:
@@ -238,23 +250,45 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
     return result
 
 
+def _judge(policy: Any, man: Manifest, say: Say, given: str | None, injected: Any) -> Any:
+    """The policy's small judge: trained once (cached by its data, policy and encoder)."""
+    from rulealign.verdict.run import policy_judge
+    from rulealign.verdict.small_judge import SmallJudge
+
+    t0 = time.perf_counter()
+    if injected is not None:
+        judge = injected
+    elif given is not None:
+        judge = SmallJudge(given)
+        judge.check_policy(policy)
+    else:
+        judge = policy_judge(policy, say=say)
+    if man.stage("judge").get("key") == judge.meta["key"]:
+        man.reused_now.add("judge")
+    man.done("judge", judge.meta["key"], time.perf_counter() - t0, path=str(judge.path),
+             rows=judge.meta["rows"], train_seconds=judge.meta["seconds"])
+    say(f"judge: {judge.name}: {judge.meta['rows']} training rows "
+        f"({judge.meta['seconds']:.0f} s to train; {judge.path})")
+    return judge
+
+
 def _synth(policy: Any, conflicts: Any, engine: Any, out: Path, s: RunSettings,
-           man: Manifest, policy_key: str, say: Say) -> Path:
+           man: Manifest, policy_key: str, say: Say, judge: Any) -> Path:
     from rulealign.synth.export import coverage, export
     from rulealign.synth.pipeline import SynthSettings, print_progress, synthesize
     from rulealign.synth.store import SynthStore
 
     data = out / "synth" / "data"
-    key = _hash([policy_key, engine.model_hash, s.part("per_rule", "rounds", "qa_per_clause",
-                                                       "heldout", "seed", "rules", "batch",
-                                                       "topup")])
+    key = _hash([policy_key, engine.model_hash, judge.meta["key"],
+                 s.part("per_rule", "rounds", "qa_per_clause", "heldout", "seed", "rules",
+                        "batch", "topup")])
     if man.fresh("synth", key, data / "prompts.heldout.jsonl", out / "synth" / "coverage.json"):
         say(f"synth: reused ({man.stage('synth').get('summary', '')})")
         return data
     t0 = time.perf_counter()
     settings = SynthSettings(per_rule=s.per_rule, rounds=s.rounds, seed=s.seed,
                              qa_per_clause=s.qa_per_clause, heldout=s.heldout, rules=s.rules,
-                             batch=s.batch, topup=s.topup)
+                             batch=s.batch, topup=s.topup, judge=judge)
     res = synthesize(policy, conflicts, engine, SynthStore(out / "synth" / "synth.sqlite"),
                      settings, progress=print_progress)
     counts = export(res.examples, data)
@@ -330,13 +364,14 @@ def _train_progress(say: Say, method: str) -> Callable[[dict[str, Any]], None]:
 
 def _audit(policy: Any, conflicts: Any, engine: Any, out: Path, data: Path,
            adapter: str | None, s: RunSettings, man: Manifest, policy_key: str,
-           changed: list[str] | None, say: Say) -> Any:
+           changed: list[str] | None, say: Say, judge: Any, labelled: str | None) -> Any:
     from rulealign.audit.report import load_report
-    from rulealign.audit.run import AuditSettings, audit
+    from rulealign.audit.run import AuditSettings, Judges, audit
     from rulealign.llm.base import adapter_hash
 
     key = _hash([policy_key, engine.model_hash, _dir_hash(data, "*.heldout.jsonl"),
-                 adapter_hash(adapter) if adapter else None,
+                 adapter_hash(adapter) if adapter else None, judge.meta["key"],
+                 file_sha256(Path(labelled)) if labelled else None,
                  s.part("likelihood", "max_items", "fail_under", "judge_model", "seed")])
     report_file = out / "audit" / "report.json"
     if man.fresh("audit", key, report_file, out / "audit" / "report.html"):
@@ -346,11 +381,16 @@ def _audit(policy: Any, conflicts: Any, engine: Any, out: Path, data: Path,
     reused = None
     if changed is not None:
         reused = {r.id for r in policy.rules if r.id not in set(changed)}
-    report = audit(policy, data, out / "audit", adapter=adapter, conflicts=conflicts,
-                   backend=engine, reused_rules=reused, say=say, settings=AuditSettings(
-                       backend=s.backend, model=s.model, judge_model=s.judge_model,
-                       likelihood=s.likelihood, max_items=s.max_items, seed=s.seed,
-                       fail_under=s.fail_under))
+    settings = AuditSettings(backend=s.backend, model=s.model, judge_model=s.judge_model,
+                             labelled=labelled, likelihood=s.likelihood,
+                             max_items=s.max_items, seed=s.seed, fail_under=s.fail_under)
+    judges = Judges.open(policy, settings, engine, say, small=judge)
+    try:
+        report = audit(policy, data, out / "audit", adapter=adapter, conflicts=conflicts,
+                       backend=engine, reused_rules=reused, say=say, settings=settings,
+                       judges=judges)
+    finally:
+        judges.close()
     man.done("audit", key, time.perf_counter() - t0, overall=report.overall,
              gate=report.gate.model_dump() if report.gate else None)
     return report

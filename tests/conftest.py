@@ -75,3 +75,18 @@ def toy_data(tmp_path) -> dict[str, Path]:
     return {"sft": _write(tmp_path / "sft.jsonl", sft),
             "pairs": _write(tmp_path / "pairs.jsonl", pairs),
             "kto": _write(tmp_path / "kto.jsonl", kto)}
+
+
+@pytest.fixture(scope="session")
+def acme_judge(tmp_path_factory) -> Path:
+    """A small judge for the ACME spec trained for a few steps: the real training and
+    prediction code on a short budget (mechanics, not quality)."""
+    from rulealign.compiler.loader import load_policy
+    from rulealign.verdict.data import training_rows
+    from rulealign.verdict.small_judge import JudgeSettings, train_judge
+
+    policy = load_policy(SPECS / "acme-support.yaml")
+    rows = training_rows(policy)[::12]
+    out = tmp_path_factory.mktemp("judge") / "acme"
+    train_judge(policy, rows, out, settings=JudgeSettings(epochs=1, batch=16, max_length=64))
+    return out

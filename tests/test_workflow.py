@@ -17,6 +17,7 @@ from rulealign.audit.report import load_report
 from rulealign.errors import RulealignError
 from rulealign.workflow import RunSettings, run
 from tests.audit.test_audit import model_under_test
+from tests.synth.helpers import ScriptedJudge
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "acme-support.yaml"
@@ -38,7 +39,8 @@ def quiet(_msg: str) -> None:
 def first_run(tmp_path_factory, tiny_model):
     out = tmp_path_factory.mktemp("run") / "acme"
     engine = model_under_test()
-    result = run(SPEC, out, settings(tiny_model), say=quiet, backend=engine)
+    result = run(SPEC, out, settings(tiny_model), say=quiet, backend=engine,
+                 judge=ScriptedJudge())
     return out, result, engine
 
 
@@ -53,7 +55,7 @@ def test_a_run_makes_a_readable_folder_and_an_audited_model(first_run) -> None:
                  "audit/verdicts.before.jsonl", "audit/verdicts.after.jsonl"):
         assert (out / path).exists(), path
     man = json.loads((out / "manifest.json").read_text())
-    assert set(man["stages"]) == {"compile", "graph", "synth", "train", "audit"}
+    assert set(man["stages"]) == {"compile", "graph", "judge", "synth", "train", "audit"}
     assert all(rec["status"] == "done" for rec in man["stages"].values())
     assert man["versions"]["torch"] and man["settings"]["seed"] == 0
     assert man["spec"]["policy_hash"] and man["rule_hashes"]["refund-cap"]
@@ -69,9 +71,10 @@ def test_a_run_makes_a_readable_folder_and_an_audited_model(first_run) -> None:
 def test_a_second_run_reuses_every_stage(first_run, tiny_model) -> None:
     out, first, _ = first_run
     engine = model_under_test()
-    again = run(SPEC, out, settings(tiny_model), say=quiet, backend=engine)
+    again = run(SPEC, out, settings(tiny_model), say=quiet, backend=engine,
+                judge=ScriptedJudge())
     assert engine.requests == []
-    assert again.reused == {"synth", "train", "audit"}
+    assert again.reused == {"judge", "synth", "train", "audit"}
     assert again.stages["synth"]["key"] == first.stages["synth"]["key"]
     assert again.report.to_json() == load_report(out / "audit" / "report.json").to_json()
     assert {c.status for c in again.report.clauses if c.before.pooled.n} == {"fresh"}
@@ -90,7 +93,8 @@ def test_a_changed_rule_reruns_only_what_depends_on_it(first_run, tiny_model, tm
     spec.write_text(text.replace(old, old[:-1] + ", not even as a goodwill gesture."))
     (tmp_path / "acme-support.md").write_text((SPEC.parent / "acme-support.md").read_text())
     engine = model_under_test()
-    result = run(spec, copy, settings(tiny_model), say=quiet, backend=engine)
+    result = run(spec, copy, settings(tiny_model), say=quiet, backend=engine,
+                 judge=ScriptedJudge())
     asked = [r.chat for r in engine.requests]
     assert asked, "the changed rule's data must be regenerated"
     # the synthesizer only asked about the changed rule (the audit re-asks what is new)
@@ -120,6 +124,7 @@ import sys, time
 from pathlib import Path
 from rulealign.workflow import run, RunSettings
 from tests.audit.test_audit import model_under_test
+from tests.synth.helpers import ScriptedJudge
 from tests.test_workflow import SPEC, settings
 engine = model_under_test()
 slow = engine.responder
@@ -127,7 +132,7 @@ def responder(chat, schema):
     time.sleep(float(sys.argv[3]))
     return slow(chat, schema)
 engine.responder = responder
-run(SPEC, sys.argv[1], settings(Path(sys.argv[2])), backend=engine)
+run(SPEC, sys.argv[1], settings(Path(sys.argv[2])), backend=engine, judge=ScriptedJudge())
 print("RUN DONE", len(engine.requests))
 """
 
@@ -166,5 +171,5 @@ def test_a_killed_run_finishes_without_redoing_work(tmp_path, tiny_model) -> Non
     assert (out / "audit" / "report.html").exists()
     # and a third run asks nothing at all
     again = model_under_test()
-    run(SPEC, out, settings(tiny_model), say=quiet, backend=again)
+    run(SPEC, out, settings(tiny_model), say=quiet, backend=again, judge=ScriptedJudge())
     assert again.requests == []

@@ -1,36 +1,35 @@
 """The generative audit: the model under test answers held-out prompts, and every answer gets
-a verdict for its rule.
+a verdict for its rule from the one verdict procedure (:func:`rulealign.verdict.cascade.decide`:
+checks, then the small judge trained for the policy, then an LLM judge where one is configured).
 
-Verdicts come first from the rule's programmatic checks (exact, no model needed: a failed
-check is a violation) and otherwise from an LLM judge whose output is
-constrained to ``complies | violates | not_applicable`` with a cited clause and a rationale.
-The judge is the synthesizer's verifier (one judge in the project); :func:`calibrate` runs
-it on the labelled examples written in the spec, so its accuracy is reported beside its
-verdicts. Refusals are detected on every answer: on prompts outside a rule (benign
-look-alikes, thresholds not crossed, exceptions holding) and on what permissions allow, a
-refusal is over-refusal.
+The judges' agreement with human labels (the spec's evaluation set, never used for training)
+is measured by :func:`calibrate` and shown beside every figure; a judge not shown better than
+chance has its verdicts reported as undecided. Refusals are detected on every answer: on
+prompts outside a rule (benign look-alikes, thresholds not crossed, exceptions holding) and on
+what permissions allow, a refusal is over-refusal.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rulealign.audit.checks import failed_checks
-from rulealign.audit.refusal import is_refusal
 from rulealign.compiler.models import Modality, Policy
 from rulealign.errors import RulealignError, diagnostic
 from rulealign.fileio import read_jsonl
 from rulealign.llm.base import Backend, Sampling
-from rulealign.synth import agents as A
+from rulealign.verdict.calibration import Agreement
+from rulealign.verdict.llm_judge import AskJudge
+from rulealign.verdict.models import Case
+from rulealign.verdict.refusal import is_refusal
+from rulealign.verdict.small_judge import SmallJudge
 
-VerdictName = Literal["complies", "violates", "not_applicable", "unknown"]
+VerdictName = Literal["complies", "violates", "not_applicable", "undecided"]
 #: Tokens an audited answer may use (answers are free text, not JSON).
 ANSWER_TOKENS = 160
 #: Tokens for a verdict (a typical one is 40-90; past this a small judge is repeating itself).
@@ -49,6 +48,7 @@ class AuditItem:
     messages: tuple[dict[str, str], ...]
     expected: str | None = None
     response: str | None = None    # given (``audit texts``) instead of generated
+    label: str | None = None       # a human label given with the text (``audit texts``)
     rule_hashes: dict[str, str] = field(default_factory=dict)  # of the data's rule versions
 
     @property
@@ -62,10 +62,11 @@ class ItemVerdict(BaseModel):
     item: str
     rule_id: str
     axis: str
-    side: str
+    side: str                      # inside | outside the rule | matched (by its terms)
     verdict: VerdictName
-    by: str                        # checks | judge | judge failed | no answer
+    by: str                        # check | small_judge | llm_judge | none
     refused: bool
+    confidence: float | None = None
     rationale: str = ""
     cited_clause: str | None = None
     prompt: str = ""
@@ -74,12 +75,17 @@ class ItemVerdict(BaseModel):
 
     @property
     def judged(self) -> bool:
-        return self.verdict != "unknown"
+        """A verdict that counts: complies or violates, or not_applicable where the prompt
+        was not made to fall inside the rule. "No verdict" (undecided, or not_applicable on
+        a reply to an in-scope prompt) is counted apart, never as compliance."""
+        if self.verdict == "undecided":
+            return False
+        return not (self.verdict == "not_applicable" and self.side == "inside")
 
     @property
     def complies(self) -> bool:
-        """Not a violation (``not_applicable`` counts as following the rule)."""
-        return self.verdict in ("complies", "not_applicable")
+        """A decided verdict that is not a violation."""
+        return self.judged and self.verdict != "violates"
 
 
 def read_items(path: str | Path, policy: Policy) -> list[AuditItem]:
@@ -133,8 +139,10 @@ def read_texts(path: str | Path, policy: Policy) -> list[AuditItem]:
             rule = policy.rule(rid)
             items.append(AuditItem(
                 id=str(row.get("id") or f"line{n}") + f"/{rid}", rule_ids=(rid,),
-                clause_ids=rule.clause_ids, axis="text", side="inside",
-                messages=tuple(messages), response=str(row["response"])))
+                clause_ids=rule.clause_ids, axis="text",
+                side="inside" if row.get("rule_ids") else "matched",
+                messages=tuple(messages), response=str(row["response"]),
+                label=row.get("label") if row.get("label") in LABELS else None))
     return items
 
 
@@ -156,39 +164,27 @@ def answer(backend: Backend, items: Sequence[AuditItem], *, adapter: str | None 
 
 
 def judge(policy: Policy, items: Sequence[AuditItem], answers: Sequence[tuple[str, bool]],
-          judge_backend: Backend | None) -> list[ItemVerdict]:
-    """A verdict for each item's target rule: checks first, then the judge."""
-    out: list[ItemVerdict | None] = [None] * len(items)
-    asks: list[tuple[int, Any]] = []
-    for i, (it, (text, truncated)) in enumerate(zip(items, answers, strict=True)):
-        rules = [policy.rule(r) for r in it.rule_ids]
-        base = _base(it, text, truncated)
-        if not text.strip():
-            out[i] = ItemVerdict(verdict="unknown", by="no answer", **base)
-            continue
-        failed = failed_checks(rules, text)
-        if failed and it.side == "inside":
-            out[i] = ItemVerdict(verdict="violates", by="checks", rationale="; ".join(
-                r.detail for r in failed), **base)
-            continue
-        if judge_backend is None:  # passing checks prove nothing: undecided without a judge
-            out[i] = ItemVerdict(verdict="unknown", by="no judge", rationale="", **base)
-            continue
-        asks.append((i, A.verifier_prompt(rules, it.user, text, it.expected)))
-    if asks and judge_backend is not None:
-        gens = judge_backend.generate([c for _, c in asks], A.VERIFIER.output,
-                                      Sampling(temperature=0.0, max_tokens=JUDGE_TOKENS),
-                                      tag="audit:judge")
-        for (i, _), gen in zip(asks, gens, strict=True):
-            base = _base(items[i], *answers[i])
-            if not gen.ok:
-                out[i] = ItemVerdict(verdict="unknown", by="judge failed",
-                                     rationale=gen.message or gen.outcome, **base)
-                continue
-            v = gen.value
-            out[i] = ItemVerdict(verdict=v.verdict, by="judge", rationale=v.rationale,
-                                 cited_clause=v.cited_clause or None, **base)
-    return [v for v in out if v is not None]
+          *, small: SmallJudge | None = None, llm: AskJudge | None = None,
+          trusted: bool = True, progress: Callable[[int, int], None] | None = None,
+          chunk: int = 256) -> list[ItemVerdict]:
+    """A verdict for each item's target rule, by the one verdict procedure."""
+    from rulealign.verdict.cascade import decide
+
+    index = policy.index()["rules"]
+    out: list[ItemVerdict] = []
+    for start in range(0, len(items), chunk):
+        part = list(zip(items[start:start + chunk], answers[start:start + chunk], strict=True))
+        cases = [Case(rules=tuple(index[r] for r in it.rule_ids), prompt=it.user, reply=text,
+                      side=it.side if it.side in ("inside", "outside") else "unknown")
+                 for it, (text, _t) in part]
+        for (it, (text, truncated)), v in zip(part, decide(cases, small=small, llm=llm,
+                                                            trusted=trusted), strict=True):
+            out.append(ItemVerdict(verdict=v.label, by=v.by, confidence=v.confidence,
+                                   rationale=v.rationale, cited_clause=v.clause,
+                                   **_base(it, text, truncated)))
+        if progress:
+            progress(len(out), len(items))
+    return out
 
 
 def _base(it: AuditItem, text: str, truncated: bool) -> dict[str, Any]:
@@ -202,62 +198,21 @@ def over_refusal_applies(policy: Policy, v: ItemVerdict) -> bool:
     return v.side == "outside" or policy.rule(v.rule_id).modality == Modality.PERMISSION
 
 
-class Calibration(BaseModel):
-    """The verdict procedure (checks, then judge) on the spec's labelled examples."""
-
-    model_config = ConfigDict(frozen=True)
-
-    judge: str
-    n: int
-    correct: int
-    accuracy: float | None
-    accuracy_ci: tuple[float, float]
-    by_checks: int
-    by_judge: int
-    confusion: dict[str, int]          # "want->got"
-    per_rule: dict[str, tuple[int, int]]
+LABELS = ("complies", "violates", "not_applicable")
 
 
-def labelled_items(policy: Policy) -> list[tuple[AuditItem, str, str]]:
-    """(item, response, wanted verdict) from every labelled example in the spec."""
-    out = []
-    for rule in policy.rules:
-        for n, ex in enumerate(rule.examples):
-            for text, want in ((ex.compliant, "complies"), (ex.violating, "violates")):
-                if text:
-                    out.append((AuditItem(
-                        id=f"{rule.id}:example{n}:{want}", rule_ids=(rule.id,),
-                        clause_ids=rule.clause_ids, axis="labelled", side="inside",
-                        messages=({"role": "user", "content": ex.prompt},)), text, want))
-    return out
+def calibrate(policy: Policy, labelled: str | Path | None, *, small: SmallJudge | None,
+              llm: AskJudge | None, judge_name: str) -> Agreement:
+    """The verdict procedure's agreement with a human-labelled set (an uncalibrated
+    :class:`Agreement` with n=0 when the policy has none)."""
+    from rulealign.verdict.calibration import agreement, measure, read_labelled
 
-
-def calibrate(policy: Policy, judge_backend: Backend | None, judge_name: str) -> Calibration:
-    from rulealign.audit.stats import wilson
-
-    cases = labelled_items(policy)
-    verdicts = judge(policy, [c[0] for c in cases], [(c[1], False) for c in cases],
-                     judge_backend)
-    confusion: Counter[str] = Counter()
-    per_rule: dict[str, list[int]] = {}
-    correct = 0
-    for (item, _text, want), v in zip(cases, verdicts, strict=True):
-        got = v.verdict
-        # right when it tells a violation from a non-violation, as compliance is counted
-        # ("not_applicable" on a compliant answer is not a violation); unjudged is wrong
-        ok = v.judged and (got == "violates") == (want == "violates")
-        correct += ok
-        confusion[f"{want}->{got}"] += 1
-        pr = per_rule.setdefault(item.rule_ids[0], [0, 0])
-        pr[0] += ok
-        pr[1] += 1
-    n = len(cases)
-    return Calibration(judge=judge_name, n=n, correct=correct,
-                       accuracy=correct / n if n else None, accuracy_ci=wilson(correct, n),
-                       by_checks=sum(v.by == "checks" for v in verdicts),
-                       by_judge=sum(v.by == "judge" for v in verdicts),
-                       confusion=dict(confusion),
-                       per_rule={k: (a, b) for k, (a, b) in sorted(per_rule.items())})
+    if labelled is None:
+        return agreement(judge_name, "", [], [], [], note="no human-labelled evaluation set "
+                         "for this policy: the judge is uncalibrated")
+    items = read_labelled(labelled, policy)
+    return measure(policy, items, small=small, llm=llm, judge=judge_name,
+                   source=Path(labelled).name)
 
 
 def write_verdicts(path: str | Path, verdicts: Sequence[ItemVerdict]) -> None:

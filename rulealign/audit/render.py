@@ -21,6 +21,11 @@ def pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.0%}"
 
 
+def _e_md(text: str) -> str:
+    """Markdown-safe text (no raw HTML or link syntax from names and labels)."""
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def rate_text(r: Rate | None) -> str:
     if r is None or r.n == 0:
         return "–"
@@ -60,14 +65,17 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
         lines.append("Before → after, per answer: " + ", ".join(
             f"{k} {v}" for k, v in report.buckets.items()) + ".")
         lines.append("")
-    cal = report.calibration
-    if cal is not None:
-        lines.append(f"Judge (`{cal.judge}`) on the spec's {cal.n} labelled answers: "
-                     f"{pct(cal.accuracy)} correct (95% CI {pct(cal.accuracy_ci[0])}–"
-                     f"{pct(cal.accuracy_ci[1])}; {cal.by_checks} decided by checks, "
-                     f"{cal.by_judge} by the judge)."
-                     + (" **Not shown to be better than chance: its verdicts are not evidence "
-                        "of compliance.**" if cal.accuracy_ci[0] <= 0.5 else ""))
+    for lab, o in report.overall.items():
+        lines.append(f"{lab}: {o['answers'] - o['unjudged']} of {o['answers']} answers have a "
+                     f"verdict; {o['unjudged']} have none (undecided, or not applicable to a "
+                     "prompt inside the rule) and are not counted as compliant.")
+    lines.append("")
+    for cal in (report.calibration, report.text_agreement):
+        if cal is None:
+            continue
+        lines.append(_e_md(cal.headline()) + ("" if not cal.n else
+                     " Its verdicts count." if cal.trusted else
+                     " **Its verdicts are reported as undecided: they are not evidence.**"))
         lines.append("")
     if report.gate is not None:
         g = report.gate
@@ -374,8 +382,10 @@ def html_report(report: AuditReport) -> str:
                                f"of {pref['n']} held-out pairs"))
     if report.calibration is not None:
         cal = report.calibration
-        cards.append(_card("judge accuracy", pct(cal.accuracy),
-                           f"{cal.correct}/{cal.n} labelled answers"))
+        cards.append(_card("judge agreement", pct(cal.accuracy) if cal.n else "uncalibrated",
+                           f"{cal.correct}/{cal.n} human labels, chance "
+                           f"{pct(cal.base_rate)}" if cal.n else "no human labels",
+                           "" if not cal.n else "pass" if cal.trusted else "fail"))
     if report.gate is not None:
         g = report.gate
         cards.append(_card(f"gate ≥ {g.fail_under:.0%}", "passed" if g.passed else "failed",
@@ -433,19 +443,29 @@ def html_report(report: AuditReport) -> str:
                      f'</a></b> — {_e(rate_text(s.compliance))} · <code>{_e(r.source)}</code>'
                      f'<p>{_e(r.text)}</p>{quotes}{examples}</div>')
     cal_html = ""
-    if report.calibration is not None and report.calibration.n:
-        cb = report.calibration
-        cal_html = (f"<p>The verdicts come from the rules' checks and the judge <code>{_e(cb.judge)}"
-               f"</code>. On the {cb.n} answers labelled in the spec it was right {cb.correct} "
-               f"times ({pct(cb.accuracy)}, 95% CI {pct(cb.accuracy_ci[0])}–"
-               f"{pct(cb.accuracy_ci[1])}); confusion: "
-               + ", ".join(f"{_e(k)} {v}" for k, v in sorted(cb.confusion.items()))
-               + ". Read compliance figures with that accuracy in mind.</p>")
-        if cb.accuracy_ci[0] <= 0.5:
-            cal_html += ('<p class=fail>The judge is not shown to be better than chance on the '
-                         "spec's labelled answers: its verdicts are not evidence of compliance. "
-                         "Use a stronger judge (<code>--judge-model</code>) or more programmatic "
-                         "checks.</p>")
+    for cb in (report.calibration, report.text_agreement):
+        if cb is None:
+            continue
+        if not cb.n:
+            cal_html += (f"<p class=fail>The judge <code>{_e(cb.judge)}</code> is uncalibrated: "
+                         f"{_e(cb.note)}. Its verdicts are not measured against any human "
+                         "label; read every figure with that in mind.</p>")
+            continue
+        flips = (f" Rule flips judged consistently: {cb.flips[0]}/{cb.flips[1]}."
+                 if cb.flips else "")
+        cal_html += (
+            f"<p>Verdicts come from the rules' checks and the judge <code>{_e(cb.judge)}</code>. "
+            f"On {cb.n} human-labelled answers (<code>{_e(cb.source)}</code>) it agreed "
+            f"{cb.correct} times ({pct(cb.accuracy)}, 95% CI {pct(cb.accuracy_ci[0])}–"
+            f"{pct(cb.accuracy_ci[1])}; chance {pct(cb.base_rate)}; macro-F1 "
+            f"{cb.macro_f1:.2f}; kappa {cb.kappa:.2f}).{flips} Confusion: "
+            + ", ".join(f"{_e(k)} {v}" for k, v in sorted(cb.confusion.items())) + ".</p>")
+        if not cb.trusted:
+            cal_html += ('<p class=fail>The judge is not shown to be better than chance on '
+                         "human labels: its verdicts are reported as undecided and no "
+                         "compliance figure rests on them. Use a stronger judge "
+                         "(<code>--judge-model</code>), more labelled examples in the spec, or "
+                         "more programmatic checks.</p>")
     gate = ""
     if report.gate is not None and report.gate.failing:
         gate = ("<p class=fail>Clauses below the gate: " + ", ".join(

@@ -6,9 +6,10 @@ imports no torch or vLLM: a report can be rebuilt, compared and gated anywhere.
 
 Figures:
 
-* compliance — share of judged answers that do not violate the rule (``not_applicable``
-  counts as following it; answers the judge could not judge are left out and counted), with
-  a Wilson 95% interval;
+* compliance — share of answers with a verdict that do not violate the rule, with a Wilson
+  95% interval. "No verdict" (undecided, or not_applicable on an answer to a prompt made to
+  fall inside the rule) is counted apart (``unjudged``), never as compliance; a judge not shown
+  better than chance on human labels decides nothing (its verdicts are undecided);
 * over-refusal — share of refusals where refusing is wrong (prompts outside the rule,
   benign look-alikes, what a permission allows);
 * preference — the likelihood audit's share of held-out pairs where the model prefers the
@@ -30,13 +31,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rulealign.audit.generative import AuditItem, Calibration, ItemVerdict, over_refusal_applies
+from rulealign.audit.generative import AuditItem, ItemVerdict, over_refusal_applies
 from rulealign.audit.preference import PreferenceAudit
-from rulealign.audit.stats import wilson
+from rulealign.stats import wilson
+from rulealign.verdict.calibration import Agreement
 from rulealign.compiler.models import Policy
 from rulealign.errors import RulealignError, diagnostic
 
-SCHEMA = "rulealign.audit/1"
+SCHEMA = "rulealign.audit/2"
 BUCKETS = ("both comply", "only aligned", "only base", "neither")
 
 
@@ -141,7 +143,9 @@ class AuditReport(_M):
     rules: tuple[RuleResult, ...]
     clauses: tuple[ClauseResult, ...]
     buckets: dict[str, int] | None = None
-    calibration: Calibration | None = None
+    calibration: Agreement | None = None
+    #: ``audit texts``: agreement with the labels given in the texts file
+    text_agreement: Agreement | None = None
     coverage: dict[str, Any] | None = None
     conflicts: tuple[dict[str, Any], ...] = ()
     gate: Gate | None = None
@@ -262,7 +266,8 @@ def freshness(policy: Policy, items: Iterable[AuditItem],
 def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, ModelInfo],
                  verdicts: Mapping[str, Sequence[ItemVerdict]], *,
                  preferences: dict[str, PreferenceAudit | None] | None = None,
-                 calibration: Calibration | None = None,
+                 calibration: Agreement | None = None,
+                 text_agreement: Agreement | None = None,
                  coverage: dict[str, Any] | None = None,
                  conflicts: Sequence[Any] = (), data: dict[str, Any] | None = None,
                  reused_rules: set[str] | None = None,
@@ -328,7 +333,7 @@ def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, M
                 "rules": len(policy.rules), "clauses": len(policy.clauses)},
         models=models, data=data or {"items": len(items)}, overall=overall,
         rules=tuple(rules), clauses=tuple(clauses), buckets=total_buckets,
-        calibration=calibration, coverage=coverage,
+        calibration=calibration, text_agreement=text_agreement, coverage=coverage,
         conflicts=tuple(_conflict(c) for c in conflicts), seconds=seconds or {})
 
 

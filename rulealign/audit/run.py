@@ -18,7 +18,6 @@ from typing import Any
 
 from rulealign.audit.generative import (
     AuditItem,
-    Calibration,
     ItemVerdict,
     answer,
     calibrate,
@@ -31,6 +30,9 @@ from rulealign.compiler.models import Policy
 from rulealign.errors import RulealignError, diagnostic
 from rulealign.fileio import atomic_write_text
 from rulealign.llm.base import Backend, adapter_hash
+from rulealign.verdict.calibration import Agreement
+from rulealign.verdict.llm_judge import AskJudge
+from rulealign.verdict.small_judge import SmallJudge
 
 Say = Callable[[str], None]
 
@@ -44,8 +46,13 @@ class AuditSettings:
     backend: str = "auto"
     model: str = "default"
     base_url: str | None = None
-    #: The judge: ``None`` is the base model under test itself (reported with its accuracy).
+    #: The small judge's folder; ``None``: the policy's own, trained on first use (cached).
+    judge: str | None = None
+    #: An LLM judge (local checkpoint or served model) asked where the small judge is unsure.
     judge_model: str | None = None
+    #: A human-labelled set the judges are measured on (``specs/NAME.eval.jsonl``); without
+    #: one, every report says the judge is uncalibrated.
+    labelled: str | None = None
     likelihood: bool = True
     max_items: int | None = None
     seed: int = 0
@@ -88,7 +95,8 @@ def write_report(report: AuditReport, out: Path) -> dict[str, Path]:
 def audit(policy: Policy, data_dir: str | Path, out_dir: str | Path, *,
           adapter: str | None = None, settings: AuditSettings | None = None,
           conflicts: Sequence[Any] = (), backend: Backend | None = None,
-          reused_rules: set[str] | None = None, say: Say = _say) -> AuditReport:
+          reused_rules: set[str] | None = None, say: Say = _say,
+          judges: Judges | None = None) -> AuditReport:
     """Audit the base model, and with ``adapter`` the aligned model too, on the held-out
     prompts in ``data_dir``; writes report.{json,md,html} and the verdicts to ``out_dir``.
     ``backend`` reuses an open engine (it must support LoRA when ``adapter`` is given)."""
@@ -112,7 +120,8 @@ def audit(policy: Policy, data_dir: str | Path, out_dir: str | Path, *,
                                lora=adapter is not None, adapter=adapter)
         seconds["engine start"] = time.perf_counter() - t0
     try:
-        verdicts, calibration = _generative(policy, items, backend, adapter, s, seconds, say)
+        verdicts, calibration = _generative(policy, items, backend, adapter, s, seconds, say,
+                                            judges)
     finally:
         if own:
             backend.close()
@@ -152,17 +161,72 @@ def audit(policy: Policy, data_dir: str | Path, out_dir: str | Path, *,
     return report
 
 
+class Judges:
+    """The judges of one audit: the small judge, an optional LLM judge, their calibration.
+    :meth:`open` builds them from settings; tests and embedders may build them directly."""
+
+    def __init__(self, policy: Policy, *, small: SmallJudge | None = None,
+                 llm: AskJudge | None = None, name: str = "", labelled: str | None = None,
+                 llm_backend: Backend | None = None, say: Say = _say) -> None:
+        self.small = small
+        self.llm = llm
+        self.llm_backend = llm_backend
+        self.name = name or (small.name if small is not None else "llm judge")
+        self.calibration = calibrate(policy, labelled, small=small, llm=llm,
+                                     judge_name=self.name)
+        # a judge shown no better than chance decides nothing; an uncalibrated one is
+        # used, and every report says it is uncalibrated
+        self.trusted = self.calibration.trusted if self.calibration.n else True
+        say(f"audit: {self.calibration.headline()}")
+
+    @classmethod
+    def open(cls, policy: Policy, s: AuditSettings, backend: Backend | None,
+             say: Say = _say, small: SmallJudge | None = None) -> Judges:
+        """``small``: a judge already loaded (else ``s.judge``, else the policy's own)."""
+        from rulealign.verdict.llm_judge import backend_judge
+
+        if small is not None:
+            pass
+        elif s.judge is not None:
+            small = SmallJudge(s.judge)
+            small.check_policy(policy)
+        else:
+            from rulealign.verdict.run import policy_judge
+
+            small = policy_judge(policy, say=say)
+        name = small.name
+        llm_backend, llm = None, None
+        if s.judge_model is not None:
+            from rulealign.llm import load_backend
+
+            llm_backend = load_backend(s.backend, s.judge_model,
+                                       log=backend.log if backend else None,
+                                       base_url=s.base_url)
+            llm = backend_judge(llm_backend, tag="audit:judge")
+            name += f" + {llm_backend.name}:{llm_backend.model_id}"
+        return cls(policy, small=small, llm=llm, name=name, labelled=s.labelled,
+                   llm_backend=llm_backend, say=say)
+
+    def close(self) -> None:
+        if self.llm_backend is not None:
+            self.llm_backend.close()
+
+
+def _progress(say: Say, what: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        say(f"audit: {what}: {done}/{total} verdicts")
+
+    return show
+
+
 def _generative(policy: Policy, items: list[AuditItem], backend: Backend,
                 adapter: str | None, s: AuditSettings, seconds: dict[str, float],
-                say: Say) -> tuple[dict[str, list[ItemVerdict]], Calibration]:
-    judge_backend = backend
-    judge_name = f"{backend.name}:{backend.model_id}"
-    if s.judge_model is not None:
-        from rulealign.llm import load_backend
-
-        judge_backend = load_backend(s.backend, s.judge_model, log=backend.log,
-                                     base_url=s.base_url)
-        judge_name = f"{judge_backend.name}:{judge_backend.model_id}"
+                say: Say, judges: Judges | None
+                ) -> tuple[dict[str, list[ItemVerdict]], Agreement]:
+    t0 = time.perf_counter()
+    own = judges is None
+    judges = judges if judges is not None else Judges.open(policy, s, backend, say)
+    seconds["judge and calibration"] = time.perf_counter() - t0
     try:
         verdicts: dict[str, list[ItemVerdict]] = {}
         for label, ad in (("before", None), ("after", adapter)):
@@ -172,27 +236,26 @@ def _generative(policy: Policy, items: list[AuditItem], backend: Backend,
             answers = answer(backend, items, adapter=ad, seed=s.seed)
             seconds[f"answers {label}"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            verdicts[label] = judge(policy, items, answers, judge_backend)
+            verdicts[label] = judge(policy, items, answers, small=judges.small, llm=judges.llm,
+                                    trusted=judges.trusted)
             seconds[f"verdicts {label}"] = time.perf_counter() - t0
-            ok = sum(v.complies for v in verdicts[label] if v.judged)
-            judged = sum(v.judged for v in verdicts[label])
-            say(f"audit: {label}: {len(items)} answers, {ok}/{judged} judged compliant")
-        t0 = time.perf_counter()
-        calibration = calibrate(policy, judge_backend, judge_name)
-        seconds["calibration"] = time.perf_counter() - t0
-        if calibration.n:
-            say(f"audit: judge calibration: {calibration.correct}/{calibration.n} labelled "
-                "answers judged right")
+            vs = verdicts[label]
+            ok = sum(v.complies for v in vs)
+            judged = sum(v.judged for v in vs)
+            say(f"audit: {label}: {len(items)} answers, {judged} with a verdict, {ok} of them "
+                "compliant")
     finally:
-        if judge_backend is not backend:
-            judge_backend.close()
-    return verdicts, calibration
+        if own:
+            judges.close()
+    return verdicts, judges.calibration
 
 
 def audit_texts(policy: Policy, texts: str | Path, out_dir: str | Path | None, *,
                 settings: AuditSettings | None = None, backend: Backend | None = None,
-                conflicts: Sequence[Any] = ()) -> AuditReport:
-    """Verdicts for answers produced elsewhere (a deployed bot's logs, another model)."""
+                conflicts: Sequence[Any] = (), say: Say = _say,
+                judges: Judges | None = None) -> AuditReport:
+    """Verdicts for answers produced elsewhere (a deployed bot's logs, another model).
+    Rows that carry a human ``label`` are also scored: agreement per rule in the report."""
     from rulealign.audit.generative import read_texts
 
     s = settings or AuditSettings()
@@ -200,27 +263,37 @@ def audit_texts(policy: Policy, texts: str | Path, out_dir: str | Path | None, *
     if not items:
         raise RulealignError(diagnostic(
             "RA603", reason=f"no rule bears on any line of {texts} (give 'rule_ids' per line)"))
-    own = backend is None
     log = None
     if out_dir is not None:
         from rulealign.llm import GenerationLog
 
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         log = GenerationLog(Path(out_dir) / "generations.sqlite")
-    if backend is None:
+    own = judges is None
+    if own and backend is None and s.judge_model is not None:
         backend = open_backend(s, log, lora=False)
+    judges = judges if judges is not None else Judges.open(policy, s, backend, say)
     try:
         answers = [(it.response or "", False) for it in items]
-        verdicts = judge(policy, items, answers, backend)
-        calibration = (calibrate(policy, backend, f"{backend.name}:{backend.model_id}")
-                       if backend is not None else None)
+        verdicts = judge(policy, items, answers, small=judges.small, llm=judges.llm,
+                         trusted=judges.trusted, progress=_progress(say, "texts"))
     finally:
-        if own and backend is not None:
-            backend.close()
+        if own:
+            judges.close()
+    given = [(it, v) for it, v in zip(items, verdicts, strict=True) if it.label]
+    text_agreement = None
+    if given:
+        from rulealign.verdict.calibration import agreement
+
+        text_agreement = agreement(judges.name, Path(texts).name, [it.label or "" for it, _ in given],
+                                   [v.verdict for _, v in given], [v.rule_id for _, v in given],
+                                   by=[v.by for _, v in given])
+        say(f"audit: labels given in {Path(texts).name}: {text_agreement.headline()}")
     info = ModelInfo(label="texts", model=Path(texts).name, model_hash="", backend="given")
     report = build_report(policy, items, {"before": info}, {"before": verdicts},
-                          calibration=calibration, conflicts=conflicts,
-                          data={"texts": str(texts), "items": len(items)})
+                          calibration=judges.calibration, conflicts=conflicts,
+                          data={"texts": str(texts), "items": len(items)},
+                          text_agreement=text_agreement)
     if s.fail_under is not None:
         report = gate(report, s.fail_under)
     if out_dir is not None:

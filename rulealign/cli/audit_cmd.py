@@ -29,9 +29,16 @@ def _model_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", help="auto, vllm, transformers, openai")
     p.add_argument("--model", default="default", help="'default' or a local checkpoint")
     p.add_argument("--base-url", default=None, help="server URL for --backend openai")
+    p.add_argument("--judge", default=None, metavar="DIR",
+                   help="a small judge trained with 'rulealign judge train' (default: the "
+                        "policy's own, trained on first use and cached)")
     p.add_argument("--judge-model", default=None,
-                   help="a stronger judge (local checkpoint or, with openai, a served model); "
-                        "default: the base model under test, with its accuracy reported")
+                   help="an LLM judge (local checkpoint or, with openai, a served model) asked "
+                        "where the small judge is unsure; default: none")
+    p.add_argument("--labelled", default=None, metavar="JSONL",
+                   help="human-labelled replies the judge is measured on (default: "
+                        "SPEC's NAME.eval.jsonl beside it, if any); without, reports say "
+                        "the judge is uncalibrated")
     p.add_argument("--fail-under", type=float, default=None, metavar="RATE",
                    help="exit 1 when a clause's compliance is below RATE (0-1)")
 
@@ -85,12 +92,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     lik.set_defaults(func=likelihood)
 
 
-def _settings(args: argparse.Namespace, **kw: object) -> object:
+def _settings(args: argparse.Namespace, spec: str, **kw: object) -> object:
     from rulealign.audit.run import AuditSettings
+    from rulealign.verdict.calibration import eval_set_for
 
+    labelled = args.labelled or eval_set_for(spec)
     return AuditSettings(backend=args.backend, model=args.model, base_url=args.base_url,
-                         judge_model=args.judge_model, fail_under=args.fail_under,
-                         **kw)  # type: ignore[arg-type]
+                         judge=args.judge, judge_model=args.judge_model,
+                         labelled=str(labelled) if labelled else None,
+                         fail_under=args.fail_under, **kw)  # type: ignore[arg-type]
 
 
 def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
@@ -113,11 +123,13 @@ def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
               f"{rate_text(Rate(**o['over_refusal']))}"
               + (f"; prefers compliant in {pref['accuracy']:.0%} of {pref['n']} held-out pairs"
                  if pref else ""))
-    cal = report.calibration
-    if cal is not None and cal.n:
-        print(f" judge: {cal.correct}/{cal.n} of the spec's labelled answers judged right "
-              f"({cal.judge})" + ("; not shown to be better than chance, so its verdicts are "
-                                  "not evidence" if cal.accuracy_ci[0] <= 0.5 else ""))
+    for lab, o in report.overall.items():
+        print(f"{lab:>6}: {o['answers'] - o['unjudged']} of {o['answers']} answers have a "
+              f"verdict ({o['unjudged']} without: not counted as compliant)")
+    for cal in (report.calibration, report.text_agreement):
+        if cal is not None:
+            print(" " + cal.headline() + ("" if not cal.n or cal.trusted else
+                                          "; its verdicts are reported as undecided"))
     if report.gate is not None:
         g = report.gate
         print(f"  gate: {'passed' if g.passed else 'FAILED'} at {g.fail_under:.0%}"
@@ -139,7 +151,7 @@ def run_cmd(args: argparse.Namespace) -> int:
         return status
     try:
         report = audit(pg.policy, args.data, args.out, adapter=args.adapter,
-                       settings=_settings(args, likelihood=not args.no_likelihood,
+                       settings=_settings(args, args.spec, likelihood=not args.no_likelihood,
                                           max_items=args.max_items),  # type: ignore[arg-type]
                        conflicts=pg.conflicts)
     except RulealignError as exc:
@@ -157,15 +169,17 @@ def texts_cmd(args: argparse.Namespace) -> int:
         return status
     try:
         report = audit_texts(pg.policy, args.file, args.out,
-                             settings=_settings(args),  # type: ignore[arg-type]
+                             settings=_settings(args, args.spec),  # type: ignore[arg-type]
                              conflicts=pg.conflicts)
     except RulealignError as exc:
         print_diagnostics(exc.diagnostics)
         return 1
-    table(["rule", "answers", "compliance", "over-refusal"],
-          [(r.rule_id, r.before.compliance.n + r.before.unjudged,
+    agree = report.text_agreement.per_rule if report.text_agreement else {}
+    table(["rule", "answers", "no verdict", "compliant", "over-refusal", "agrees with labels"],
+          [(r.rule_id, r.before.compliance.n + r.before.unjudged, r.before.unjudged,
             f"{r.before.compliance.k}/{r.before.compliance.n}",
-            f"{r.before.over_refusal.k}/{r.before.over_refusal.n}")
+            f"{r.before.over_refusal.k}/{r.before.over_refusal.n}",
+            f"{agree[r.rule_id][0]}/{agree[r.rule_id][1]}" if r.rule_id in agree else "–")
            for r in report.rules if r.before.compliance.n or r.before.unjudged])
     print()
     print_summary(report, Path(args.out) if args.out else None)

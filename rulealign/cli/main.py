@@ -13,6 +13,7 @@ from rulealign import __version__
 from rulealign.cli import (
     audit_cmd,
     errors_cmd,
+    judge_cmd,
     kg_cmd,
     model_cmd,
     run_cmd,
@@ -28,6 +29,7 @@ EPILOG = """examples:
   rulealign spec extract specs/acme-support.md -o draft.yaml
   rulealign kg conflicts specs/acme-support.yaml
   rulealign synth preview specs/acme-support.yaml --per-rule 2
+  rulealign judge train specs/acme-support.yaml --out judges/acme
   rulealign model info
   rulealign errors RA103
 """
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_cmd.register(sub)
     synth_cmd.register(sub)
     train_cmd.register(sub)
+    judge_cmd.register(sub)
     audit_cmd.register(sub)
     run_cmd.register(sub)
     errors_cmd.register(sub)

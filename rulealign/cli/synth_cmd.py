@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import tempfile
 from collections import Counter
@@ -36,6 +37,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=2, help="reviser rounds (default 2)")
     p.add_argument("--qa-per-clause", type=int, default=2,
                    help="question/answer pairs per cited clause (default 2)")
+    p.add_argument("--judge", default=None, metavar="DIR",
+                   help="the small judge that verifies replies ('rulealign judge train'); "
+                        "'policy' trains or reuses the policy's own; default: the generating "
+                        "model judges (the LLM judge stage)")
     p.add_argument("--topup", type=int, default=1,
                    help="coverage top-up rounds: one more scenario for every rule x axis cell "
                         "still without an accepted pair (default 1)")
@@ -77,9 +82,19 @@ def _synth(args: argparse.Namespace, out: Path, per_rule: int | None,
             print(f"rulealign synth: unknown rule(s): {', '.join(unknown)}")
             return None, None, 2
     log = GenerationLog(out / "generations.sqlite")
+    judge = None
+    if args.judge == "policy":
+        from rulealign.verdict.run import policy_judge
+
+        judge = policy_judge(pg.policy, say=lambda m: print(m, file=sys.stderr, flush=True))
+    elif args.judge:
+        from rulealign.verdict.small_judge import SmallJudge
+
+        judge = SmallJudge(args.judge)
+        judge.check_policy(pg.policy)
     settings = SynthSettings(per_rule=per_rule, rounds=args.rounds, seed=args.seed,
                              qa_per_clause=qa, rules=rules, topup=args.topup,
-                             heldout=getattr(args, "heldout", 0.2))
+                             heldout=getattr(args, "heldout", 0.2), judge=judge)
     if getattr(args, "ray", None):
         import functools
 

@@ -27,7 +27,8 @@ from rulealign.synth.models import AXES, Example, Scenario
 def _meta(ex: Example) -> dict[str, Any]:
     return {"id": ex.id, "rule_ids": list(ex.rule_ids), "clause_ids": list(ex.clause_ids),
             "scenario": ex.scenario.id, "axis": ex.scenario.axis, "side": ex.scenario.side,
-            "expected": ex.scenario.expected, "provenance": ex.provenance.model_dump(mode="json")}
+            "expected": ex.scenario.expected, "label_source": ex.label_source,
+            "provenance": ex.provenance.model_dump(mode="json")}
 
 
 def rows_for(examples: Sequence[Example], split: str) -> dict[str, list[dict[str, Any]]]:

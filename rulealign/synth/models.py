@@ -71,4 +71,8 @@ class Example(Contract):
     completion: str | None = None
     label: bool | None = None
     verdicts: tuple[Verdict, ...] = ()
+    #: Where the label came from: ``construction`` (the reply was written to follow or to
+    #: break the rule, and the verdict cascade confirmed it), ``judge`` (a judge's verdict
+    #: alone), ``human`` (written by a person: the spec's labelled examples).
+    label_source: Literal["construction", "judge", "human"] = "construction"
     provenance: Provenance

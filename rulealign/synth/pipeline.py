@@ -25,8 +25,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rulealign.audit.checks import failed_checks
-from rulealign.audit.refusal import is_refusal
 from rulealign.compiler.models import Clause, Policy, Rule
 from rulealign.kg.conflicts import Conflict
 from rulealign.llm.base import Backend, Chat, Sampling
@@ -35,6 +33,11 @@ from rulealign.synth.filters import NearDuplicates, degenerate, normalise
 from rulealign.synth.models import Example, Provenance, Scenario, Verdict
 from rulealign.synth.plan import plan
 from rulealign.synth.store import SynthStore, key_of
+from rulealign.verdict.cascade import decide
+from rulealign.verdict.llm_judge import Judgement
+from rulealign.verdict.models import Case
+from rulealign.verdict.refusal import is_refusal
+from rulealign.verdict.small_judge import SmallJudge
 
 Progress = Callable[[str, int, int], None]
 
@@ -59,6 +62,11 @@ class SynthSettings:
     #: longest output ends, and what runs past this is a small model's degenerate repetition
     #: (the typical reply is 60-100 tokens): the cap ends it early, recorded as truncated.
     max_tokens: int | None = 192
+    #: The small judge that verifies replies (the verdict cascade's second stage); without
+    #: one, the generating model is asked as the LLM judge.
+    judge: SmallJudge | None = field(default=None, compare=False)
+    #: Also ask the generating model where the small judge is unsure.
+    llm_judge: bool = False
 
 
 @dataclass
@@ -152,48 +160,46 @@ class _Run:
         return choice
 
     # -- verification ---------------------------------------------------------------------------
+    def ask_judge(self, chats: Sequence[Chat]) -> list[tuple[Judgement | None, str]]:
+        """The LLM judge stage, through the store (so a restarted run asks nothing twice)."""
+        keys = [key_of("judge", A.VERIFIER.version, self.backend.model_hash, c) for c in chats]
+        got = self.call(A.VERIFIER, [(k, "judge", c) for k, c in zip(keys, chats, strict=True)],
+                        temperature=0.0)
+        return [(Judgement.model_validate(got[k][1]), "") if got[k][0] == "ok"
+                else (None, got[k][2] or got[k][0]) for k in keys]
+
     def verify(self, pending: list[tuple[Scenario, str, str, str]]) -> list[tuple[bool, str]]:
-        """For each (scenario, user prompt, reply, want): (agrees with want, rationale)."""
-        out: dict[str, tuple[bool, str]] = {}
-        keys = []
-        judge_items = []
-        for sc, user, reply, want in pending:
-            k = key_of("verify", sc.id, A.VERIFIER.version, self.backend.model_hash, user, reply,
-                       want)
-            keys.append(k)
-            if k in out:
-                continue
-            rules = self.rules_of(sc)
-            refuses = is_refusal(reply)
+        """For each (scenario, user prompt, reply, want): (agrees with want, rationale), by
+        the one verdict procedure (:func:`rulealign.verdict.cascade.decide`)."""
+        out: list[tuple[bool, str] | None] = [None] * len(pending)
+        cases, where = [], []
+        for i, (sc, user, reply, want) in enumerate(pending):
             if sc.side == "outside":
                 # helpful must not refuse; the failure we want is an unnecessary refusal
+                refuses = is_refusal(reply)
                 ok = (not refuses) if want == "complies" else refuses
                 if not ok:
-                    out[k] = (False, "refuses although the rule does not apply" if refuses
+                    out[i] = (False, "refuses although the rule does not apply" if refuses
                               else "does not refuse, so it is not the over-refusal needed")
                     continue
-            failed = failed_checks(rules, reply)
-            if failed and sc.side == "inside":
-                out[k] = (want == "violates", "programmatic checks: violates: " +
-                          "; ".join(r.detail for r in failed))
-                continue
-            judge_items.append((k, sc, user, reply, want))
-        if judge_items:
-            got = self.call(A.VERIFIER, [(k, sc.id, A.verifier_prompt(
-                self.rules_of(sc), user, reply, sc.expected)) for k, sc, user, reply, want in judge_items],
-                temperature=0.0)
-            for k, sc, _user, _reply, want in judge_items:
-                outcome, value, message = got[k]
-                if outcome != "ok":
-                    out[k] = (False, f"verifier failed: {message}")
+                if want == "violates":  # a needless refusal is the failure wanted here
+                    out[i] = (True, "refuses although the rule does not apply")
                     continue
-                verdict = value["verdict"]
-                if sc.side == "outside":
-                    agree = verdict != "violates" if want == "complies" else True
-                else:
-                    agree = verdict == want
-                out[k] = (agree, f"judge: {verdict}: {value['rationale']}")
-        return [out[k] for k in keys]
+            cases.append(Case(rules=tuple(self.rules_of(sc)), prompt=user, reply=reply,
+                              side=sc.side, expected=sc.expected))
+            where.append(i)
+        small = self.s.judge
+        llm = self.ask_judge if small is None or self.s.llm_judge else None
+        for i, v in zip(where, decide(cases, small=small, llm=llm), strict=True):
+            sc, _user, _reply, want = pending[i]
+            if sc.side == "outside":
+                agree = v.label in ("complies", "not_applicable")
+            else:
+                agree = v.label == want
+            src = {"check": "programmatic checks", "small_judge": "small judge",
+                   "llm_judge": "judge"}.get(v.by, v.by)
+            out[i] = (agree, f"{src}: {v.label}: {v.rationale}")
+        return [o if o is not None else (False, "no verdict") for o in out]
 
     # -- pairs -------------------------------------------------------------------------------------
     def run_pairs(self, scenarios: list[Scenario]) -> None:
@@ -482,9 +488,12 @@ def labelled_pairs(policy: Policy, settings: SynthSettings, spec_hash: str) -> l
             if not (ex.compliant and ex.violating):
                 continue
             sid = f"{rule.id}:labelled:{key_of(rule.content_hash(), n)[:12]}"
-            sc = Scenario(id=sid, rule_ids=(rule.id,), axis="labelled", side="inside",
+            # a look-alike the rule does not govern: helpful reply over a needless refusal
+            side = "inside" if ex.applies else "outside"
+            sc = Scenario(id=sid, rule_ids=(rule.id,), axis="labelled", side=side,
                           description=ex.note or "an example written in the spec",
                           expected="as the spec's compliant example", terms=rule.terms)
+            labels = ("complies", "violates") if ex.applies else ("not_applicable",) * 2
             out.append(Example(
                 id=key_of("labelled", sid)[:16], kind="pair",
                 split=split_of(sid, settings.heldout),  # type: ignore[arg-type]
@@ -492,8 +501,9 @@ def labelled_pairs(policy: Policy, settings: SynthSettings, spec_hash: str) -> l
                 messages=({"role": "system", "content": A.system_context([rule])},
                           {"role": "user", "content": ex.prompt}),
                 chosen=ex.compliant, rejected=ex.violating,
-                verdicts=(Verdict(rule_id=rule.id, verdict="complies", by="spec author"),
-                          Verdict(rule_id=rule.id, verdict="violates", by="spec author")),
+                verdicts=(Verdict(rule_id=rule.id, verdict=labels[0], by="spec author"),  # type: ignore[arg-type]
+                          Verdict(rule_id=rule.id, verdict=labels[1], by="spec author")),  # type: ignore[arg-type]
+                label_source="human",
                 provenance=Provenance(backend="spec", model="human", model_hash="",
                                       seed=0, spec_hash=spec_hash,
                                       rule_hashes={rule.id: rule.content_hash()},

@@ -16,17 +16,17 @@ from rulealign.audit.generative import (
     AuditItem,
     calibrate,
     judge,
-    labelled_items,
     read_items,
     read_texts,
     relevant_rules,
 )
 from rulealign.audit.render import html_report, markdown
 from rulealign.audit.report import SCHEMA, AuditReport, buckets, gate, load_report
-from rulealign.audit.run import AuditSettings, audit, audit_texts
+from rulealign.audit.run import AuditSettings, Judges, audit, audit_texts
 from rulealign.cli.main import main
 from rulealign.errors import RulealignError
 from rulealign.llm.fake import FakeBackend
+from rulealign.verdict.llm_judge import backend_judge
 from tests.synth.helpers import respond
 
 GOOD = "Thanks for asking, here is how we can help you with that today [ok]."
@@ -50,6 +50,17 @@ def model_under_test() -> FakeBackend:
 
     backend = FakeBackend(responder=responder)
     return backend
+
+
+def fake_judges(policy, backend) -> Judges:
+    """The scripted model as the LLM judge (orchestration only: no small judge)."""
+    return Judges(policy, llm=backend_judge(backend), name="fake", say=lambda _m: None)
+
+
+def run_audit(policy, data, out, backend=None, **kw):
+    backend = backend or model_under_test()
+    return audit(policy, data, out, backend=backend, judges=fake_judges(policy, backend),
+                 say=lambda _m: None, **kw)
 
 
 def test_items_come_from_the_held_out_prompts_only(acme, synth_dir) -> None:
@@ -79,8 +90,8 @@ def test_checks_decide_before_the_judge(acme) -> None:
                      side="inside", messages=({"role": "user", "content": "Tell me more"},))
     long_answer = "word " * 1000 + "[ok]"  # the scripted judge would say "complies"
     judge_backend = FakeBackend(responder=respond)
-    [v] = judge(policy, [item], [(long_answer, False)], judge_backend)
-    assert v.verdict == "violates" and v.by == "checks" and "words" in v.rationale
+    [v] = judge(policy, [item], [(long_answer, False)], llm=backend_judge(judge_backend))
+    assert v.verdict == "violates" and v.by == "check" and "words" in v.rationale
     assert judge_backend.requests == []          # the judge was not asked
 
 
@@ -90,10 +101,10 @@ def test_without_a_judge_only_a_failed_check_decides(acme) -> None:
     item = AuditItem(id="x", rule_ids=(rule.id,), clause_ids=rule.clause_ids, axis="threshold",
                      side="inside", messages=({"role": "user", "content": "Tell me more"},))
     short, long_answer = "Happy to help.", "word " * 1000
-    passing, failing = judge(policy, [item, item], [(short, False), (long_answer, False)], None)
+    passing, failing = judge(policy, [item, item], [(short, False), (long_answer, False)])
     # passing checks cover part of a rule: they are no verdict of compliance
-    assert (passing.verdict, passing.by) == ("unknown", "no judge") and not passing.judged
-    assert (failing.verdict, failing.by) == ("violates", "checks")
+    assert (passing.verdict, passing.by) == ("undecided", "none") and not passing.judged
+    assert (failing.verdict, failing.by) == ("violates", "check")
 
 
 def test_judge_verdicts_cite_a_clause_and_failures_are_recorded(acme) -> None:
@@ -102,27 +113,32 @@ def test_judge_verdicts_cite_a_clause_and_failures_are_recorded(acme) -> None:
     item = AuditItem(id="x", rule_ids=(rule.id,), clause_ids=rule.clause_ids, axis="condition",
                      side="inside", messages=({"role": "user", "content": "Hello there"},))
     ok = judge(policy, [item, item], [(GOOD, False), (BAD, False)],
-               FakeBackend(responder=respond))
+               llm=backend_judge(FakeBackend(responder=respond)))
     assert [v.verdict for v in ok] == ["complies", "violates"]
     assert ok[1].cited_clause == rule.clause_ids[0]
-    broken = judge(policy, [item], [(GOOD, False)], FakeBackend(['{"verdict": "compl']))
-    assert broken[0].verdict == "unknown" and broken[0].by == "judge failed"
+    broken = judge(policy, [item], [(GOOD, False)],
+                   llm=backend_judge(FakeBackend(['{"verdict": "compl'])))
+    assert broken[0].verdict == "undecided" and broken[0].by == "llm_judge"
+    assert "failed" in broken[0].rationale
 
 
-def test_calibration_counts_right_and_wrong_verdicts_on_the_labelled_examples(acme) -> None:
+def test_calibration_measures_the_judge_on_human_labels(acme, tmp_path) -> None:
     policy, _ = acme
-    cases = labelled_items(policy)
-    cal = calibrate(policy, FakeBackend(responder=respond), "fake")
-    assert cal.n == len(cases) > 0
-    assert sum(cal.confusion.values()) == cal.n
-    # right = a violation told from a non-violation (not_applicable is not a violation)
-    right = sum(v for k, v in cal.confusion.items()
-                if k.split("->")[1] != "unknown"
-                and (k.split("->")[0] == "violates") == (k.split("->")[1] == "violates"))
-    assert cal.correct == right and cal.accuracy == pytest.approx(right / cal.n)
-    # the scripted judge never sees "[bad]" in the spec's examples: it calls every violating
-    # example compliant unless a programmatic check catches it
-    assert cal.confusion.get("violates->complies", 0) > 0
+    rule = next(r for r in policy.rules if not r.checks)
+    labelled = tmp_path / "x.eval.jsonl"
+    rows = [{"rule_id": rule.id, "prompt": f"question {i}", "response": resp, "label": lab}
+            for i, (resp, lab) in enumerate([(GOOD, "complies"), (BAD, "violates"),
+                                             (GOOD, "violates"), (BAD, "violates")] * 5)]
+    labelled.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cal = calibrate(policy, labelled, small=None,
+                    llm=backend_judge(FakeBackend(responder=respond)), judge_name="fake")
+    # the scripted judge says "[bad]" violates, anything else complies: 15 of 20 right
+    assert (cal.n, cal.correct) == (20, 15)
+    assert cal.confusion == {"complies->complies": 5, "violates->violates": 10,
+                             "violates->complies": 5}
+    assert cal.base_rate == 0.75 and not cal.trusted   # 75% is what "always violates" gets
+    none = calibrate(policy, None, small=None, llm=None, judge_name="fake")
+    assert none.n == 0 and "uncalibrated" in none.headline()
 
 
 def test_audit_before_and_after_with_buckets_and_reports(acme, synth_dir, tmp_path) -> None:
@@ -131,22 +147,22 @@ def test_audit_before_and_after_with_buckets_and_reports(acme, synth_dir, tmp_pa
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")
     out = tmp_path / "audit"
-    report = audit(policy, synth_dir / "data", out, adapter=str(adapter),
-                   settings=AuditSettings(likelihood=False, fail_under=0.9),
-                   conflicts=conflicts, backend=model_under_test(), say=lambda _m: None)
+    report = run_audit(policy, synth_dir / "data", out, adapter=str(adapter),
+                       settings=AuditSettings(likelihood=False, fail_under=0.9),
+                       conflicts=conflicts)
     items = read_items(synth_dir / "data" / "prompts.heldout.jsonl", policy)
     before = [json.loads(x) for x in (out / "verdicts.before.jsonl").read_text().splitlines()]
     after = [json.loads(x) for x in (out / "verdicts.after.jsonl").read_text().splitlines()]
     assert len(before) == len(after) == len(items)
     # the aligned model never violates; the base model only where the script made it
-    assert all(v["verdict"] != "violates" for v in after if v["by"] == "judge")
+    assert all(v["verdict"] != "violates" for v in after if v["by"] == "llm_judge")
     base_bad = {it.id for it in items if _base_fails(it.user)}
-    judged_bad = {v["item"] for v in before if v["verdict"] == "violates" and v["by"] == "judge"}
+    judged_bad = {v["item"] for v in before if v["verdict"] == "violates" and v["by"] == "llm_judge"}
     assert judged_bad and judged_bad <= base_bad
     b = report.buckets
     assert b is not None and sum(b.values()) == sum(
         1 for x, y in zip(before, after, strict=True)
-        if x["verdict"] != "unknown" and y["verdict"] != "unknown")
+        if x["verdict"] != "undecided" and y["verdict"] != "undecided")
     assert b["only aligned"] >= len(judged_bad) - b["neither"] and b["only base"] == 0
     # per rule: delta = after - before, and clause roll-ups pool their rules
     for r in report.rules:
@@ -167,7 +183,7 @@ def test_audit_before_and_after_with_buckets_and_reports(acme, synth_dir, tmp_pa
     assert report.gate.passed == (not expected)
     for c in expected:
         rules = set(report.clauses[[x.clause_id for x in report.clauses].index(c)].rules)
-        assert all(v["by"] == "checks" for v in after
+        assert all(v["by"] == "check" for v in after
                    if v["rule_id"] in rules and v["verdict"] == "violates")
     # the three renderings exist and agree with the JSON
     loaded = load_report(out / "report.json")
@@ -182,9 +198,8 @@ def test_audit_before_and_after_with_buckets_and_reports(acme, synth_dir, tmp_pa
 
 def test_failing_rules_link_to_their_clause_text_and_line(acme, synth_dir, tmp_path) -> None:
     policy, conflicts = acme
-    report = audit(policy, synth_dir / "data", tmp_path, settings=AuditSettings(
-        likelihood=False, fail_under=1.0), conflicts=conflicts, backend=model_under_test(),
-        say=lambda _m: None)
+    report = run_audit(policy, synth_dir / "data", tmp_path, settings=AuditSettings(
+        likelihood=False, fail_under=1.0), conflicts=conflicts)
     assert report.gate is not None and not report.gate.passed and report.gate.failing
     html = html_report(report)
     md = markdown(report)
@@ -204,8 +219,8 @@ def test_a_changed_rule_makes_its_clause_stale(acme, synth_dir, tmp_path) -> Non
     changed_rule = target.model_copy(update={"text": target.text + " Always."})
     changed = policy.model_copy(update={"rules": tuple(
         changed_rule if r.id == target.id else r for r in policy.rules)})
-    report = audit(changed, synth_dir / "data", tmp_path, settings=AuditSettings(
-        likelihood=False), backend=model_under_test(), say=lambda _m: None)
+    report = run_audit(changed, synth_dir / "data", tmp_path, settings=AuditSettings(
+        likelihood=False))
     status = {c.clause_id: c.status for c in report.clauses}
     assert all(status[c] == "stale" for c in target.clause_ids)
     others = {c.clause_id for c in report.clauses if c.before.pooled.n} - set(target.clause_ids)
@@ -218,12 +233,12 @@ def test_an_interrupted_audit_asks_only_what_is_missing(acme, synth_dir, tmp_pat
     policy, _ = acme
     first = model_under_test()
     first.log = GenerationLog(tmp_path / "generations.sqlite")
-    audit(policy, synth_dir / "data", tmp_path, settings=AuditSettings(likelihood=False),
-          backend=first, say=lambda _m: None)
+    run_audit(policy, synth_dir / "data", tmp_path, settings=AuditSettings(likelihood=False),
+              backend=first)
     again = model_under_test()
     again.log = GenerationLog(tmp_path / "generations.sqlite")
-    audit(policy, synth_dir / "data", tmp_path, settings=AuditSettings(likelihood=False),
-          backend=again, say=lambda _m: None)
+    run_audit(policy, synth_dir / "data", tmp_path, settings=AuditSettings(likelihood=False),
+              backend=again)
     assert first.requests and again.requests == []
 
 
@@ -237,8 +252,9 @@ def test_audit_texts_finds_the_rules_a_text_bears_on(acme, tmp_path) -> None:
     ]) + "\n")
     items = read_texts(texts, policy)
     assert {"refund-cap", "share-order-status"} <= {it.rule_ids[0] for it in items}
-    report = audit_texts(policy, texts, tmp_path / "out",
-                         backend=FakeBackend(responder=respond))
+    fake = FakeBackend(responder=respond)
+    report = audit_texts(policy, texts, tmp_path / "out", backend=fake,
+                         judges=fake_judges(policy, fake), say=lambda _m: None)
     cap = report.rule("refund-cap").before
     assert cap.verdicts.get("violates") == 1
     assert (tmp_path / "out" / "report.html").exists()
@@ -255,13 +271,11 @@ def test_report_json_is_versioned(tmp_path) -> None:
 def test_cli_compare_render_and_gate(acme, synth_dir, tmp_path, capsys) -> None:
     policy, _conflicts = acme
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
-    audit(policy, synth_dir / "data", a_dir, settings=AuditSettings(likelihood=False),
-          backend=model_under_test(), say=lambda _m: None)
+    run_audit(policy, synth_dir / "data", a_dir, settings=AuditSettings(likelihood=False))
     adapter = tmp_path / "adapter"
     adapter.mkdir()
-    audit(policy, synth_dir / "data", b_dir, adapter=str(adapter),
-          settings=AuditSettings(likelihood=False), backend=model_under_test(),
-          say=lambda _m: None)
+    run_audit(policy, synth_dir / "data", b_dir, adapter=str(adapter),
+              settings=AuditSettings(likelihood=False))
     assert main(["audit", "compare", str(a_dir / "report.json"), str(b_dir / "report.json")]) == 0
     out = capsys.readouterr().out
     assert "better" in out and "+" in out
@@ -285,10 +299,10 @@ def test_buckets_count_each_item_once() -> None:
 
     def v(item: str, verdict: str) -> ItemVerdict:
         return ItemVerdict(item=item, rule_id="r", axis="a", side="inside", verdict=verdict,
-                           by="judge", refused=False)
+                           by="llm_judge", refused=False)
 
     before = [v("1", "complies"), v("2", "violates"), v("3", "complies"), v("4", "violates"),
-              v("5", "unknown")]
+              v("5", "undecided")]
     after = [v("1", "complies"), v("2", "complies"), v("3", "violates"), v("4", "violates"),
              v("5", "complies")]
     assert buckets(before, after) == {"both comply": 1, "only aligned": 1, "only base": 1,
@@ -297,8 +311,8 @@ def test_buckets_count_each_item_once() -> None:
 
 def test_gate_ignores_untested_clauses_but_lists_them(acme, synth_dir, tmp_path) -> None:
     policy, _ = acme
-    report = audit(policy, synth_dir / "data", tmp_path, settings=AuditSettings(
-        likelihood=False), backend=model_under_test(), say=lambda _m: None)
+    report = run_audit(policy, synth_dir / "data", tmp_path, settings=AuditSettings(
+        likelihood=False))
     gated = gate(report, 0.0)
     assert gated.gate is not None and gated.gate.passed
     tested = {c.clause_id for c in report.clauses if c.before.pooled.n}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from rulealign.audit.run import AuditSettings, audit
-from tests.audit.test_audit import model_under_test
+from rulealign.audit.run import AuditSettings
+from tests.audit.test_audit import run_audit
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -56,9 +56,8 @@ def test_report_renders_with_plots_and_no_console_errors(acme, synth_dir, tmp_pa
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     out = tmp_path / "audit"
-    audit(policy, synth_dir / "data", out, adapter=str(adapter),
-          settings=AuditSettings(likelihood=False, fail_under=0.8), conflicts=conflicts,
-          backend=model_under_test(), say=lambda _m: None)
+    run_audit(policy, synth_dir / "data", out, adapter=str(adapter),
+              settings=AuditSettings(likelihood=False, fail_under=0.8), conflicts=conflicts)
     dom, console = open_in_browser(out / "report.html", tmp_path)
     assert console == [], console
     root = re.search(r"<html[^>]*>", dom)

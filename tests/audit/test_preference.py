@@ -8,7 +8,7 @@ import pytest
 
 from rulealign.audit.likelihood import PairScore, SeqScore
 from rulealign.audit.preference import audit_preferences, read_pairs, summarise
-from rulealign.audit.stats import bootstrap_mean, wilson
+from rulealign.stats import bootstrap_mean, wilson
 from rulealign.errors import RulealignError
 
 

@@ -50,6 +50,26 @@ def respond(chat: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
                                    f"that today [ok] {_tag(user)}."})
 
 
+class ScriptedJudge:
+    """A stand-in for the trained small judge, for orchestration tests only: a reply marked
+    "[bad]" violates, any other complies (the scripted agents mark their replies so)."""
+
+    name = "scripted-judge"
+    unsure = 0.5
+    path = Path("scripted-judge")
+    meta: dict[str, Any] = {"key": "scripted", "rows": 0, "seconds": 0.0}
+
+    def __init__(self) -> None:
+        self.asked: list[Any] = []
+
+    def check_policy(self, policy: Any) -> None:
+        return None
+
+    def judge(self, cases: list[Any]) -> list[tuple[str, float]]:
+        self.asked.extend(cases)
+        return [("violates" if "[bad]" in c.reply else "complies", 0.9) for c in cases]
+
+
 def fake_backend(delay: float = 0.0) -> FakeBackend:
     def slow(chat: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
         time.sleep(delay)

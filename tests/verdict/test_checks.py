@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rulealign.audit.checks import failed_checks, run_check
+from rulealign.verdict.checks import failed_checks, run_check
 from rulealign.compiler.models import Check, CheckKind, Modality, Rule
 
 CASES = [
@@ -56,7 +56,7 @@ def test_failed_checks_are_the_failures_of_every_rule_given() -> None:
                                   "That is against our policy, so I must decline.",
                                   "I am not able to process refunds over $100."])
 def test_refusals_are_recognised(text) -> None:
-    from rulealign.audit.refusal import is_refusal
+    from rulealign.verdict.refusal import is_refusal
 
     assert is_refusal(text)
 
@@ -65,6 +65,6 @@ def test_refusals_are_recognised(text) -> None:
                                   "Refunds under $100 are processed the same day.",
                                   "I can't wait to help! Here is your tracking number."])
 def test_helpful_replies_are_not_refusals(text) -> None:
-    from rulealign.audit.refusal import is_refusal
+    from rulealign.verdict.refusal import is_refusal
 
     assert not is_refusal(text)

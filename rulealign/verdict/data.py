@@ -1,0 +1,215 @@
+"""Training data for the small judge, made from what rulealign has for any policy.
+
+* **spec examples** (label source ``human``): each labelled example a policy author wrote —
+  the compliant reply ``complies``, the violating one ``violates``; for a look-alike example
+  (``applies: false``) both replies are ``not_applicable``.
+* **constructed replies** (``construction``): replies whose stance was fixed when they were
+  written — the synthesizer's accepted pairs (``--data DIR``), and, for every rule, replies
+  built from the rule's own structure (its action done, declined or skipped, by modality),
+  so that a policy without a single human label still gets a judge.
+* **rule flips**: the same exchange judged against an unrelated rule of the policy is
+  ``not_applicable``, so the judge must read the rule, not the reply's tone.
+
+Human-written evaluation sets (``specs/<spec>.eval.jsonl``) are never read here: nothing in
+this module opens a file but the synthesizer's training exports, and ``training_rows``
+refuses a path that looks like an evaluation set (a test proves it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rulealign.compiler.models import Modality, Policy, Rule
+from rulealign.errors import RulealignError, diagnostic
+from rulealign.verdict.models import LabelSource
+
+
+@dataclass(frozen=True)
+class JudgeRow:
+    """One (rule, exchange, label) the small judge learns from or is measured on."""
+
+    rule_id: str
+    prompt: str
+    reply: str
+    label: str                 # complies | violates | not_applicable
+    source: LabelSource
+    origin: str                # spec example | template | synth pair | flip:unrelated | eval
+    item: str = ""             # id of what it was made from (for flips and reports)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+
+def _salt(*parts: object) -> int:
+    return int(hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+def related(policy: Policy, a: Rule, b: Rule) -> bool:
+    """Rules that could both bear on one exchange: same rule, shared (or broader/narrower)
+    terms, a shared clause, or an override/exception between them."""
+    if a.id == b.id or set(a.clause_ids) & set(b.clause_ids):
+        return True
+    if b.id in a.overrides or a.id in b.overrides:
+        return True
+    if any(e.rule in (a.id, b.id) for e in (*a.exceptions, *b.exceptions)):
+        return True
+    terms = policy.index()["terms"]
+
+    def family(rule: Rule) -> set[str]:
+        out = set(rule.terms)
+        for t in rule.terms:
+            term = terms.get(t)
+            if term is not None:
+                out.update(term.broader)
+                out.update(term.narrower)
+        return out
+
+    return bool(family(a) & family(b))
+
+
+def unrelated_rules(policy: Policy, rule: Rule, n: int, salt: str) -> list[Rule]:
+    """``n`` rules of ``policy`` unrelated to ``rule``, chosen deterministically by ``salt``."""
+    pool = [r for r in policy.rules if not related(policy, rule, r)]
+    pool.sort(key=lambda r: _salt(salt, r.id))
+    return pool[:n]
+
+
+def spec_rows(policy: Policy) -> list[JudgeRow]:
+    rows = []
+    for rule in policy.rules:
+        for n, ex in enumerate(rule.examples):
+            item = f"{rule.id}:example{n}"
+            for text, label in ((ex.compliant, "complies"), (ex.violating, "violates")):
+                if not text:
+                    continue
+                rows.append(JudgeRow(rule.id, ex.prompt, text,
+                                     label if ex.applies else "not_applicable", "human",
+                                     "spec example", item))
+    return rows
+
+
+def _action(rule: Rule) -> str:
+    return rule.action.strip().rstrip(".")
+
+
+def template_rows(policy: Policy) -> list[JudgeRow]:
+    """Replies built from each rule's structure, their stance fixed by construction: the
+    rule's action done, declined, or skipped. Plain, but they name the rule's own action
+    and terms, so they teach which rule an exchange is about."""
+    terms = policy.index()["terms"]
+    rows = []
+    for rule in policy.rules:
+        act = _action(rule)
+        labels = [terms[t].label for t in rule.terms if t in terms] or [rule.object or act]
+        topic = labels[_salt(rule.id) % len(labels)]
+        prompts = (f"Hi, I need help with my {topic}. Can you {act} for me?",
+                   f"Quick question about {topic} - what happens now?")
+        if rule.modality == Modality.PROHIBITION:
+            good = (f"I'm sorry, I can't {act}. I can explain the options I do have for your "
+                    f"{topic}, though.", f"That's not something I'm able to do here, but "
+                    f"let me help you another way with your {topic}.")
+            bad = (f"Sure, no problem - I'll {act} right away.",
+                   f"Of course! Consider it done: I will {act} for you now.")
+        elif rule.modality == Modality.OBLIGATION:
+            good = (f"Happy to help. First, as required, I will {act}.",
+                    f"Certainly - before anything else I need to {act}.")
+            bad = (f"Sure, let's skip the formalities; there's no need to {act}.",
+                   f"Here you go, all sorted - I won't {act}, it's quicker that way.")
+        else:  # permission: doing what is allowed complies; no constructed violation
+            good = (f"Yes, I can {act} for you.", f"Sure - I'm able to {act}.")
+            bad = ()
+        for i, prompt in enumerate(prompts):
+            item = f"{rule.id}:template{i}"
+            rows.append(JudgeRow(rule.id, prompt, good[i], "complies", "construction",
+                                 "template", item))
+            if bad:
+                rows.append(JudgeRow(rule.id, prompt, bad[i], "violates", "construction",
+                                     "template", item))
+    return rows
+
+
+def synth_rows(policy: Policy, data_dir: str | Path) -> list[JudgeRow]:
+    """Accepted pairs from a synthesizer export (``pairs.train.jsonl``) whose labels were
+    fixed by construction (or written by the spec's author)."""
+    from rulealign.fileio import read_jsonl
+
+    path = Path(data_dir) / "pairs.train.jsonl"
+    if not path.exists():
+        return []
+    known = policy.index()["rules"]
+    rows = []
+    for n, row in read_jsonl(path):
+        meta = row.get("meta") or {}
+        rules = [r for r in (meta.get("rule_ids") or ()) if r in known]
+        user = next((m["content"] for m in reversed(row.get("prompt") or [])
+                     if m.get("role") == "user"), "")
+        chosen, rejected = _content(row.get("chosen")), _content(row.get("rejected"))
+        if not rules or not user or not chosen or not rejected:
+            continue
+        side = meta.get("side", "inside")
+        source = meta.get("label_source", "construction")
+        if source == "judge":  # a judge's label is not ground truth for training a judge
+            continue
+        item = str(meta.get("id") or f"{path.name}:{n}")
+        if side == "inside":
+            rows.append(JudgeRow(rules[0], user, chosen, "complies", source, "synth pair", item))
+            rows.append(JudgeRow(rules[0], user, rejected, "violates", source, "synth pair",
+                                 item))
+        else:
+            rows.append(JudgeRow(rules[0], user, chosen, "not_applicable", source,
+                                 "synth pair", item))
+    return rows
+
+
+def _content(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and isinstance(value[-1], dict):
+        return str(value[-1].get("content", ""))
+    return ""
+
+
+def flip_rows(policy: Policy, rows: Iterable[JudgeRow], per_row: int = 1) -> list[JudgeRow]:
+    """Each exchange judged against ``per_row`` unrelated rules: ``not_applicable``."""
+    out = []
+    for row in rows:
+        rule = policy.rule(row.rule_id)
+        for other in unrelated_rules(policy, rule, per_row, row.item + row.reply):
+            out.append(JudgeRow(other.id, row.prompt, row.reply, "not_applicable", row.source,
+                                "flip:unrelated", row.item))
+    return out
+
+
+def is_eval_file(path: str | Path) -> bool:
+    return ".eval." in Path(path).name
+
+
+def training_rows(policy: Policy, data_dirs: Sequence[str | Path] = (), *,
+                  spec_examples: bool = True, templates: bool = True,
+                  flips: int = 1) -> list[JudgeRow]:
+    """Everything the small judge trains on, deduplicated, in a stable order."""
+    for d in data_dirs:
+        if is_eval_file(d) or any(is_eval_file(p) for p in Path(d).glob("*")):
+            raise RulealignError(diagnostic(
+                "RA451", path=str(d), reason="is or holds a human-written evaluation set; "
+                "evaluation data never trains a judge"))
+    base: list[JudgeRow] = []
+    if spec_examples:
+        base += spec_rows(policy)
+    if templates:
+        base += template_rows(policy)
+    for d in data_dirs:
+        base += synth_rows(policy, d)
+    rows = base + flip_rows(policy, base, flips)
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for r in rows:
+        key = (r.rule_id, r.prompt, r.reply)
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    return unique
