@@ -94,6 +94,12 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "{where} names authority '{authority}', which policy.authorities does not rank{suggestion}",
               "add it to policy.authorities (highest first) or correct its spelling; an unranked "
               "authority takes no part in resolving conflicts", "warning"),
+    ErrorCode("RA127", "check pattern too slow",
+              "check #{index} of rule '{rule}': /{pattern}/ backtracks catastrophically: it "
+              "ran past {timeout} s on the {chars}-character text {probe}",
+              "rewrite the pattern without nested or overlapping repeats (e.g. '(a+)+', "
+              "'(\\w+\\s?)*', '(a|aa)+'); use atomic groups '(?>...)' or possessive "
+              "quantifiers 'a++' where needed"),
     # -- documents and extraction ---------------------------------------------------------
     ErrorCode("RA150", "unsupported document format", "cannot ingest '{path}': unknown format '{suffix}'",
               "give a .md, .markdown, .txt, .html, .htm or .pdf file, or pass --format"),
@@ -167,6 +173,11 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA603", "nothing to audit", "{reason}",
               "synthesize data first ('rulealign synth run SPEC --out DIR') or name other "
               "rules"),
+    ErrorCode("RA604", "check timed out",
+              "{kind} check /{pattern}/ ran past its time budget of {timeout} s on a "
+              "{chars}-character text; the answer is left undecided",
+              "rewrite the pattern without nested or overlapping repeats ('rulealign spec "
+              "check' finds such patterns)"),
     # 7xx: the end-to-end run
     ErrorCode("RA701", "run input not found", "cannot run on '{path}': {reason}",
               "give a rule spec (.yaml) or a policy document (.md, .txt, .html, .pdf)"),

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rulealign.audit.checks import failed_checks
+from rulealign.audit.checks import unmet_checks
 from rulealign.audit.refusal import is_refusal
 from rulealign.compiler.models import Modality, Policy
 from rulealign.errors import RulealignError, diagnostic
@@ -64,7 +64,7 @@ class ItemVerdict(BaseModel):
     axis: str
     side: str
     verdict: VerdictName
-    by: str                        # checks | judge | judge failed | no answer
+    by: str                        # checks | check error | judge | judge failed | no answer
     refused: bool
     rationale: str = ""
     cited_clause: str | None = None
@@ -166,10 +166,15 @@ def judge(policy: Policy, items: Sequence[AuditItem], answers: Sequence[tuple[st
         if not text.strip():
             out[i] = ItemVerdict(verdict="unknown", by="no answer", **base)
             continue
-        failed = failed_checks(rules, text)
+        unmet = unmet_checks(rules, text)
+        failed = [r for r in unmet if r.failed]
         if failed and it.side == "inside":
             out[i] = ItemVerdict(verdict="violates", by="checks", rationale="; ".join(
                 r.detail for r in failed), **base)
+            continue
+        if any(r.errored for r in unmet):  # a check that could not run decides nothing
+            out[i] = ItemVerdict(verdict="unknown", by="check error", rationale="; ".join(
+                f"{r.code} {r.detail}" for r in unmet if r.errored), **base)
             continue
         if judge_backend is None:  # passing checks prove nothing: undecided without a judge
             out[i] = ItemVerdict(verdict="unknown", by="no judge", rationale="", **base)

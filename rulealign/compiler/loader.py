@@ -29,6 +29,7 @@ from rulealign.compiler.models import (
     RuleException,
     Term,
 )
+from rulealign.compiler.patterns import PROBE_TIMEOUT_S, compile_pattern, slow_probe
 from rulealign.compiler.spec_format import (
     FORMAT_MAJOR,
     FORMAT_MINOR,
@@ -375,14 +376,28 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
             for j, check in enumerate(rule.checks):
                 for kind, value in check.kinds():
                     if kind.value in ("regex", "not_regex"):
-                        try:
-                            re.compile(value)
-                        except re.error as exc:
-                            diags.append(diagnostic("RA121", **unit.at((*base, "checks", j)),
-                                                    index=j + 1, rule=rule.id,
-                                                    reason=f"bad regular expression: {exc}"))
+                        diags += _pattern_diagnostics(str(value), unit.at((*base, "checks", j)),
+                                                      j + 1, rule.id)
     diags += _term_cycles(refs)
     return diags
+
+
+def _pattern_diagnostics(pattern: str, at: dict[str, Any], index: int,
+                         rule: str) -> list[Diagnostic]:
+    """RA121 for a pattern that does not compile, RA127 for one that backtracks
+    catastrophically on a short adversarial text (it would stall every audit)."""
+    try:
+        compile_pattern(pattern)
+        probe = slow_probe(pattern)
+    except ValueError as exc:
+        return [diagnostic("RA121", **at, index=index, rule=rule,
+                           reason=f"bad regular expression: {exc}")]
+    if probe is None:
+        return []
+    shown = repr(probe if len(probe) <= 24 else probe[:20] + "…" + probe[-3:])
+    return [diagnostic("RA127", **at, index=index, rule=rule,
+                       pattern=pattern if len(pattern) <= 80 else pattern[:79] + "…",
+                       timeout=PROBE_TIMEOUT_S, chars=len(probe), probe=shown)]
 
 
 def _check_authorities(units: list[SpecUnit]) -> list[Diagnostic]:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rulealign.audit.checks import failed_checks
+from rulealign.audit.checks import unmet_checks
 from rulealign.audit.refusal import is_refusal
 from rulealign.compiler.models import Clause, Policy, Rule
 from rulealign.kg.conflicts import Conflict
@@ -172,10 +172,15 @@ class _Run:
                     out[k] = (False, "refuses although the rule does not apply" if refuses
                               else "does not refuse, so it is not the over-refusal needed")
                     continue
-            failed = failed_checks(rules, reply)
+            unmet = unmet_checks(rules, reply)
+            failed = [r for r in unmet if r.failed]
             if failed and sc.side == "inside":
                 out[k] = (want == "violates", "programmatic checks: violates: " +
                           "; ".join(r.detail for r in failed))
+                continue
+            if any(r.errored for r in unmet):  # undecidable by its own checks: not a sure example
+                out[k] = (False, "programmatic checks could not run: " +
+                          "; ".join(f"{r.code} {r.detail}" for r in unmet if r.errored))
                 continue
             judge_items.append((k, sc, user, reply, want))
         if judge_items:
