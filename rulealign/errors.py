@@ -100,6 +100,10 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "rewrite the pattern without nested or overlapping repeats (e.g. '(a+)+', "
               "'(\\w+\\s?)*', '(a|aa)+'); use atomic groups '(?>...)' or possessive "
               "quantifiers 'a++' where needed"),
+    ErrorCode("RA128", "policy source outside the spec root",
+              "policy source '{path}' resolves outside the spec root '{root}'",
+              "keep the policy document inside the root folder of the spec (no absolute "
+              "paths, '..' or symlinks that lead out of it)"),
     # -- documents and extraction ---------------------------------------------------------
     ErrorCode("RA150", "unsupported document format", "cannot ingest '{path}': unknown format '{suffix}'",
               "give a .md, .markdown, .txt, .html, .htm or .pdf file, or pass --format"),
@@ -107,6 +111,12 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "check the file is a valid, unencrypted document of its format"),
     ErrorCode("RA152", "document has no text", "'{path}' has no extractable text",
               "a scanned PDF needs OCR first; an empty file has nothing to extract"),
+    ErrorCode("RA153", "document too large", "'{path}' is {size} bytes, over the limit of "
+              "{limit} bytes", "split the document, or raise the limit (max_bytes) if it "
+              "really is one policy"),
+    ErrorCode("RA154", "paragraph too long", "a paragraph of {chars} characters, over the "
+              "limit of {limit}", "break the text into paragraphs (blank lines, or <p> in "
+              "HTML): a clause is cited and analysed as one piece"),
     # -- knowledge graph ---------------------------------------------------------------------
     ErrorCode("RA201", "graph violates its shapes", "SHACL: {reason} at node {node}",
               "this is a bug in graph building or a hand-edited graph; report it with the spec"),

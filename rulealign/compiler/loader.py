@@ -257,6 +257,32 @@ def _at(marked: MarkedYAML, path: tuple[str | int, ...], key: bool = False) -> d
     return {"file": marked.file, "line": line, "col": col}
 
 
+def _shown(path: str, limit: int = 120) -> str:
+    text = path.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _confined(base: Path, rel: str, root: Path) -> tuple[Path | None, str | None]:
+    """``rel`` (from a spec in ``base``) resolved, symlinks followed, if it stays inside
+    ``root``; else ``(None, "outside")``, or ``(None, why)`` for a name no file can have."""
+    if "\0" in rel:
+        return None, "the path contains a NUL character"
+    try:
+        target = (base / rel).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # too long, a symlink loop
+        return None, f"not a usable path ({exc.__class__.__name__})"
+    if not target.is_relative_to(root):
+        return None, "outside"
+    return target, None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system
+        return False
+
+
 def _read_all(path: Path, root: Path, max_bytes: int) -> tuple[list[SpecUnit], list[Diagnostic]]:
     units: list[SpecUnit] = []
     diags: list[Diagnostic] = []
@@ -273,13 +299,15 @@ def _read_all(path: Path, root: Path, max_bytes: int) -> tuple[list[SpecUnit], l
             diags.append(diagnostic("RA124", **unit.at(("policy",), key=True)))
         for i, inc in enumerate(unit.spec.include):
             where = unit.at(("include", i))
-            target = (p.parent / inc).resolve()
-            if not target.is_relative_to(root):
-                diags.append(diagnostic("RA118", **where, path=inc, root=_display(root)))
+            target, problem = _confined(p.parent, inc, root)
+            if problem == "outside":
+                diags.append(diagnostic("RA118", **where, path=_shown(inc), root=_display(root)))
+            elif target is None:
+                diags.append(diagnostic("RA119", **where, path=_shown(inc), reason=problem))
             elif target in chain or target == p:
-                diags.append(diagnostic("RA119", **where, path=inc, reason="include cycle"))
-            elif not target.is_file():
-                diags.append(diagnostic("RA119", **where, path=inc, reason="no such file"))
+                diags.append(diagnostic("RA119", **where, path=_shown(inc), reason="include cycle"))
+            elif not _is_file(target):
+                diags.append(diagnostic("RA119", **where, path=_shown(inc), reason="no such file"))
             elif target not in seen:
                 visit(target, (*chain, p))
 
@@ -516,11 +544,14 @@ def _build(units: list[SpecUnit], root: Path) -> tuple[Policy | None, list[Diagn
     if header.source:
         from rulealign.compiler.ingest import ingest_document
 
-        src = (head.path.parent / header.source).resolve()
-        if not src.is_file():
+        src, problem = _confined(head.path.parent, header.source, root)
+        if problem == "outside":
+            return None, [*diags, diagnostic("RA128", **head.at(("policy", "source")),
+                                             path=_shown(header.source), root=_display(root))]
+        if src is None or not _is_file(src):
             return None, [*diags, diagnostic("RA120", **head.at(("policy", "source")),
-                                             path=header.source)]
-        rel = str(src.relative_to(root)) if src.is_relative_to(root) else str(src)
+                                             path=_shown(header.source))]
+        rel = str(src.relative_to(root))
         try:
             doc_clauses = ingest_document(src, document_name=rel)
         except RulealignError as exc:
