@@ -119,3 +119,18 @@ def test_defect08_long_blank_line_ingested_in_linear_time() -> None:
     clauses = ingest_text(text, document="d.txt", fmt="text")
     assert time.perf_counter() - t0 < 1.0
     assert [c.text for c in clauses] == ["Agents must not promise refunds.", "Last words here."]
+
+
+# -- defect 3: alias amplification is bounded in bytes, not only in nodes -----------------------
+
+
+def test_defect03_alias_amplification_bounded_by_size(tmp_path: Path) -> None:
+    big = "x" * 2_000_000
+    rules = "".join(f"  - {{<<: *base, id: r{i}}}\n" for i in range(1999))
+    spec = _spec(tmp_path, "base: &base {text: " + big + ", modality: prohibition, action: a}\n"
+                 "rules:\n" + rules)
+    t0 = time.perf_counter()
+    result = compile_spec(spec)
+    assert time.perf_counter() - t0 < 2.0
+    [d] = result.errors
+    assert d.code == "RA105" and "characters" in d.message and result.policy is None
