@@ -34,6 +34,9 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "check the path and its permissions"),
     ErrorCode("RA002", "cannot write output", "cannot write '{path}': {reason}",
               "check free disk space and permissions; nothing was half-written"),
+    ErrorCode("RA003", "output would replace a file", "will not write '{path}': {reason}",
+              "choose another output path, or pass --force to replace an existing file (the "
+              "input itself is never replaced)"),
     # -- compiler: reading a spec -----------------------------------------------------
     ErrorCode("RA101", "not UTF-8 text", "file is not UTF-8 text ({reason})",
               "save the spec as UTF-8 text; binary files cannot be specs"),

@@ -12,11 +12,34 @@ from typing import Any
 from rulealign.errors import RulealignError, diagnostic
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(target: Path) -> int:
+    """The mode a rewritten file keeps (its own, so a chmod survives the next write), or
+    that a new file gets from the umask like any ``open()`` (a temporary file is 0600)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
-    On failure (a full disk, no permission) the old file is untouched, the temporary
-    file is removed and a coded ``RA002`` error is raised.
+    The file gets the mode an ordinary write would give it (the old file's, else the
+    umask's). On failure (a full disk, no permission) the old file is untouched, the
+    temporary file is removed and a coded ``RA002`` error is raised.
     """
     target = Path(path)
     tmp_name = None
@@ -26,6 +49,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), _mode_for(target))
             os.fsync(fh.fileno())
         os.replace(tmp_name, target)
         tmp_name = None
@@ -41,6 +65,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def refuse_overwrite(output: str | Path, *, inputs: tuple[str | Path, ...] = (),
+                     force: bool = False) -> None:
+    """Raise ``RA003`` when writing ``output`` would replace one of ``inputs`` (never allowed)
+    or, without ``force``, any existing file (a reviewed spec, say)."""
+    out = Path(output)
+    for given in inputs:
+        with contextlib.suppress(OSError):
+            if out.exists() and os.path.samefile(out, given):
+                raise RulealignError(diagnostic("RA003", path=str(out),
+                                                reason=f"it is the input '{given}'"))
+    if out.exists() and not force:
+        raise RulealignError(diagnostic("RA003", path=str(out), reason="the file exists"))
 
 
 def read_jsonl(path: str | Path, *, code: str = "RA503") -> list[tuple[int, Any]]:

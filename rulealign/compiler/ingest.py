@@ -375,6 +375,33 @@ def load_document(path: str | Path, *, document_name: str | None = None,
     return Document(path=name, text=text, clauses=clauses, title=h1[0].text if h1 else "")
 
 
+def place_document(path: str | Path, folder: str | Path, *, replace: bool = False) -> Path:
+    """The document where a spec in ``folder`` may cite it: itself when it lies inside
+    ``folder``, else a copy beside the spec (a spec's ``policy.source`` must stay inside the
+    spec's root). An existing different file of that name is replaced only with ``replace``
+    (``RA003`` otherwise)."""
+    from rulealign.fileio import atomic_write_bytes
+
+    src, root = Path(path).resolve(), Path(folder).resolve()
+    if src.is_relative_to(root):
+        return src
+    data = _read_limited(src, MAX_DOCUMENT_BYTES)
+    target = root / src.name
+    if target.exists():
+        try:
+            same = target.read_bytes() == data
+        except OSError:
+            same = False
+        if same:
+            return target
+        if not replace:
+            raise DocumentError(diagnostic("RA003", path=str(target), reason=(
+                f"a copy of '{path}' goes there (a spec cites documents inside its folder), "
+                "and a different file of that name exists")))
+    atomic_write_bytes(target, data)
+    return target
+
+
 def ingest_document(path: str | Path, *, document_name: str | None = None,
                     fmt: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Clause]:
     """Clauses of a policy document; raises :class:`DocumentError` with a code."""
