@@ -8,6 +8,7 @@ form that raises :class:`SpecError`.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import types
 import typing
@@ -42,6 +43,9 @@ from rulealign.compiler.yaml_marks import MAX_BYTES, MarkedYAML, load_yaml
 from rulealign.errors import Diagnostic, RulealignError, SpecError, diagnostic, did_you_mean
 
 _ID_RE = re.compile(ID_PATTERN)
+#: An absolute IRI as RDF serialisers accept it (RFC 3987's scheme, then no character that
+#: N-Triples and Turtle cannot write inside <...>).
+_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f-\x9f]+")
 _UNION_TAGS = {"sentence", "structured"}
 
 
@@ -358,6 +362,11 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
     term_ids, rule_ids = refs.terms.keys(), refs.rules.keys()
     for unit in units:
         for i, term in enumerate(unit.spec.terms):
+            for j, iri in enumerate(term.iri):
+                if not _IRI.fullmatch(iri):
+                    diags.append(diagnostic("RA109", **unit.at(("terms", i, "iri", j)), reason=(
+                        f"term '{term.id}': {iri[:80]!r} is not an absolute IRI (a scheme such "
+                        "as 'https:', then no spaces, control characters or <>\"{}|\\^`)")))
             for rel in ("broader", "narrower"):
                 for j, other in enumerate(getattr(term, rel)):
                     if not refs.has_term(other):
@@ -391,6 +400,11 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
                     diags.append(diagnostic("RA109", **unit.at((*base, "conditions", j, "value")),
                                             reason=f"rule '{rule.id}': operator '{cond.op.value}' "
                                                    f"needs a number, got {cond.value!r}"))
+                values = cond.value if isinstance(cond.value, list) else [cond.value]
+                if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                    diags.append(diagnostic("RA109", **unit.at((*base, "conditions", j, "value")),
+                                            reason=f"rule '{rule.id}': a threshold must be a "
+                                                   f"finite number, got {cond.value!r}"))
             named: list[tuple[tuple[str | int, ...], str, str]] = [
                 (("exceptions", j, "rule"), e.rule, "an exception")
                      for j, e in enumerate(rule.exceptions) if not isinstance(e, str) and e.rule]

@@ -134,3 +134,34 @@ def test_defect03_alias_amplification_bounded_by_size(tmp_path: Path) -> None:
     assert time.perf_counter() - t0 < 2.0
     [d] = result.errors
     assert d.code == "RA105" and "characters" in d.message and result.policy is None
+
+
+# -- defect 13: term IRIs are validated at load -------------------------------------------------
+
+
+def test_defect13_invalid_term_iri_rejected_at_load(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "terms:\n  - id: refund\n    iri: ['https://schema.org/Refund', "
+                 "'not an iri', 'http://x/<a>', 'relative/path']\n" + RULE)
+    result = compile_spec(spec)
+    bad = [d for d in result.errors if d.code == "RA109"]
+    assert len(bad) == 3 and all(d.line == 5 and "absolute IRI" in d.message for d in bad)
+    assert result.policy is None
+
+
+# -- defect 14: thresholds are finite numbers -----------------------------------------------------
+
+
+def test_defect14_nan_and_infinite_thresholds_rejected(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from rulealign.compiler.models import Condition
+
+    conds = "".join(f"      - {{term: amount, op: '{op}', value: {v}}}\n"
+                    for op, v in ((">", ".nan"), ("<", ".inf"), ("in", "[1, -.inf]"), (">", 5)))
+    spec = _spec(tmp_path, "terms:\n  - {id: amount, unit: USD}\n" + RULE
+                 + "    conditions:\n" + conds)
+    result = compile_spec(spec)
+    bad = [d for d in result.errors if "finite" in d.message]
+    assert [d.line for d in bad] == [11, 12, 13] and {d.code for d in bad} == {"RA109"}
+    with pytest.raises(ValidationError):
+        Condition(term="amount", op=">", value=float("nan"))
