@@ -164,6 +164,9 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA312", "fake backend out of replies",
               "the fake backend was asked {asked} time(s) but has {scripted} scripted replies",
               "enqueue a reply for every prompt the test sends"),
+    ErrorCode("RA313", "API key sent without TLS",
+              "the key in '{var}' goes to {url} over plain http, readable on the way",
+              "use an https:// URL, or a server on this machine (localhost)", "warning"),
     # -- training ------------------------------------------------------------------------------
     ErrorCode("RA501", "unknown training setting", "unknown setting '{key}' in {where}{suggestion}",
               "remove it or correct its spelling; settings under 'trl:' are the fields of the "
@@ -258,6 +261,10 @@ class RulealignError(Exception):
     @classmethod
     def of(cls, code: str, **fields: object) -> RulealignError:
         return cls(diagnostic(code, **fields))  # type: ignore[arg-type]
+
+
+class RulealignWarning(UserWarning):
+    """A coded warning raised outside a diagnostics list (its text starts with the code)."""
 
 
 class SpecError(RulealignError):
