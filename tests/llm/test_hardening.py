@@ -19,7 +19,7 @@ KEY = "sk-test-0123456789abcdef"
 class _Echo(BaseHTTPRequestHandler):
     """A server that fails every request and echoes the headers it was sent."""
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
         body = json.dumps({"error": {"message": f"bad request; you sent {dict(self.headers)}"}})
         self.send_response(400)
