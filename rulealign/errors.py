@@ -37,6 +37,11 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA003", "output would replace a file", "will not write '{path}': {reason}",
               "choose another output path, or pass --force to replace an existing file (the "
               "input itself is never replaced)"),
+    ErrorCode("RA004", "damaged database", "'{path}' is damaged: {reason}",
+              "move the file aside (add '.damaged' to its name) and run again: the generation "
+              "log (generations.sqlite) and the synth store (synth.sqlite) are caches of each "
+              "other's work, so the run rebuilds the missing one and asks a model only for "
+              "what neither holds"),
     # -- compiler: reading a spec -----------------------------------------------------
     ErrorCode("RA101", "not UTF-8 text", "file is not UTF-8 text ({reason})",
               "save the spec as UTF-8 text; binary files cannot be specs"),

@@ -106,13 +106,90 @@ def read_jsonl(path: str | Path, *, code: str = "RA503") -> list[tuple[int, Any]
     return out
 
 
+def _damaged(path: Path, exc: sqlite3.DatabaseError) -> RulealignError:
+    return RulealignError(diagnostic("RA004", path=str(path), reason=str(exc)))
+
+
+def _is_damage(exc: BaseException) -> bool:
+    """SQLite reports a damaged file ("database disk image is malformed", "file is not a
+    database") as a plain DatabaseError; its subclasses are other troubles (locks, SQL)."""
+    return type(exc) is sqlite3.DatabaseError
+
+
+class _Cursor(sqlite3.Cursor):
+    """A cursor whose reads and writes turn a damaged file into ``RA004`` naming it."""
+
+    path: Path
+
+    def execute(self, *args: Any, **kw: Any) -> _Cursor:
+        try:
+            return super().execute(*args, **kw)  # type: ignore[return-value]
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
+
+    def executemany(self, *args: Any, **kw: Any) -> _Cursor:
+        try:
+            return super().executemany(*args, **kw)  # type: ignore[return-value]
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
+
+    def executescript(self, *args: Any, **kw: Any) -> _Cursor:
+        try:
+            return super().executescript(*args, **kw)  # type: ignore[return-value]
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose statements all run on checked cursors."""
+
+    path: Path
+
+    def cursor(self, factory: Any = _Cursor) -> Any:
+        cur = super().cursor(factory)
+        cur.path = self.path
+        return cur
+
+    # the shortcuts on sqlite3.Connection make a plain cursor: route them through ours
+    def execute(self, *args: Any, **kw: Any) -> Any:
+        return self.cursor().execute(*args, **kw)
+
+    def executemany(self, *args: Any, **kw: Any) -> Any:
+        return self.cursor().executemany(*args, **kw)
+
+    def executescript(self, *args: Any, **kw: Any) -> Any:
+        return self.cursor().executescript(*args, **kw)
+
+
 def open_sqlite(path: str | Path) -> sqlite3.Connection:
     """A SQLite database in WAL mode with a long busy timeout, so that several processes can
-    append to it; autocommit (callers open their own transactions). ``RA002`` on failure."""
+    append to it; autocommit (callers open their own transactions). A damaged file is
+    ``RA004`` (naming it and how to rebuild it) wherever it shows, on opening or on any later
+    read or write; other failures to open are ``RA002``."""
     p = Path(path)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(p, timeout=60.0, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(p, timeout=60.0, isolation_level=None, check_same_thread=False,
+                             factory=_Connection)
+        db.path = p  # type: ignore[attr-defined]
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
     except (sqlite3.Error, OSError) as exc:

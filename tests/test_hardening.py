@@ -90,3 +90,40 @@ def test_defect20_document_run_drafts_beside_a_copy(tmp_path: Path) -> None:
     draft = compile_input(doc, tmp_path / "run", lambda _m: None)
     assert (draft.parent / "policy.md").read_text() == doc.read_text()
     assert compile_spec(draft).ok
+
+
+# -- defect 10: a damaged SQLite cache is a coded error naming the file -------------------------
+
+
+def _damage(path: Path, *, header: bool) -> None:
+    data = bytearray(path.read_bytes())
+    if header:
+        data[:16] = b"not a database!!"
+    else:  # every page after the first: the schema survives, the tables do not
+        data[4096:] = b"\xff" * (len(data) - 4096)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_defect10_corrupt_sqlite_is_coded_error(tmp_path: Path, header: bool) -> None:
+    from rulealign.errors import RulealignError
+    from rulealign.llm import GenerationLog
+    from rulealign.synth.store import SynthStore
+
+    store = SynthStore(tmp_path / "synth.sqlite")
+    store.put_outputs([(f"k{i}", "a", "t", "s", "ok", {"x": "y" * 200}, None) for i in range(300)])
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    log = GenerationLog(tmp_path / "generations.sqlite")
+    log._db.executemany("INSERT INTO meta VALUES (?, ?)", [(f"m{i}", "v" * 200) for i in range(300)])
+    log._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    log.close()
+    for name in ("synth.sqlite", "generations.sqlite"):
+        _damage(tmp_path / name, header=header)
+    with pytest.raises(RulealignError) as err:
+        SynthStore(tmp_path / "synth.sqlite").outputs([f"k{i}" for i in range(300)])
+    assert err.value.code == "RA004" and "synth.sqlite" in str(err.value)
+    with pytest.raises(RulealignError) as err:
+        GenerationLog(tmp_path / "generations.sqlite").cached(["k1"])
+    assert err.value.code == "RA004" and "generations.sqlite" in str(err.value)
+    assert "move the file aside" in err.value.diagnostics[0].fix
