@@ -138,6 +138,10 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "use one of the names listed by 'rulealign kg query --list'"),
     ErrorCode("RA206", "unknown export format", "unknown graph format '{fmt}'{suggestion}",
               "use turtle (.ttl), json-ld (.jsonld), n-triples (.nt) or graphml (.graphml)"),
+    ErrorCode("RA207", "query reaches the network",
+              "the query would fetch from the network: {what}",
+              "query the policy graph alone: remove SERVICE and FROM clauses (rulealign sends no "
+              "request unless asked to by a command made for it)"),
     # -- generation backends and models ------------------------------------------------------
     ErrorCode("RA301", "model not found", "model '{model}' is not a local checkpoint: {reason}",
               "name a folder holding config.json and weights, or 'default'; rulealign never "

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rulealign.cli.output import print_diagnostics, table
+from rulealign.cli.output import clean, print_diagnostics, table
 from rulealign.errors import RulealignError
 
 if TYPE_CHECKING:
@@ -115,8 +115,8 @@ def show(args: argparse.Namespace) -> int:
     if args.json:
         print(policy.model_dump_json(indent=2))
         return 0
-    print(f"{policy.title} ({policy.id} {policy.version}): {len(policy.rules)} rules, "
-          f"{len(policy.terms)} terms, {len(policy.clauses)} clauses")
+    print(clean(f"{policy.title} ({policy.id} {policy.version}): {len(policy.rules)} rules, "
+                f"{len(policy.terms)} terms, {len(policy.clauses)} clauses"))
     rows = [(r.id, r.modality.value, r.actor, r.action,
              "; ".join(c.describe() for c in r.conditions) or "-",
              len(r.exceptions), r.priority, ",".join(r.clause_ids)) for r in policy.rules]
