@@ -80,3 +80,31 @@ def test_defect25_http_key_warns_and_local_host_is_parsed(monkeypatch) -> None:
     OpenAIBackend("m", "https://api.example.com/v1").close()  # no warning: filterwarnings=error
     OpenAIBackend("m", "http://localhost:8000/v1").close()
     assert redact_url("http://u:p@h/v1?key=s&x=1") == "http://[redacted]@h/v1?key=[redacted]&x=[redacted]"
+
+
+# -- defect 22: a checkpoint's identity is its contents -----------------------------------------
+
+
+def test_defect22_checkpoint_identity_hashes_contents(tmp_path: Path) -> None:
+    import os
+
+    from rulealign.llm.checkpoint import resolve_model
+
+    folders = []
+    for name, weights in (("a", b"\x00" * 4096), ("b", b"\x01" * 4096)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(weights)
+        for f in folder.iterdir():
+            os.utime(f, (1_700_000_000, 1_700_000_000))
+        folders.append(folder)
+    # a marker claiming another model's identity is not believed
+    (folders[1] / "rulealign-model.json").write_text(json.dumps({"hash": "default-model"}))
+    cache = tmp_path / "cache"
+    a, b = (resolve_model(f, cache=cache) for f in folders)
+    assert a.hash != b.hash and b.hash != "default-model"
+    assert resolve_model(folders[0], cache=cache).hash == a.hash  # stable, from the memo
+    (folders[0] / "model.safetensors").write_bytes(b"\x02" * 4096)
+    os.utime(folders[0] / "model.safetensors", (1_700_000_000, 1_700_000_000))
+    assert resolve_model(folders[0], cache=cache).hash not in (a.hash, b.hash)
