@@ -7,7 +7,7 @@ import os
 import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from rulealign.errors import RulealignError, diagnostic
 
@@ -121,21 +121,21 @@ class _Cursor(sqlite3.Cursor):
 
     path: Path
 
-    def execute(self, *args: Any, **kw: Any) -> _Cursor:
+    def execute(self, *args: Any, **kw: Any) -> Self:
         try:
-            return super().execute(*args, **kw)  # type: ignore[return-value]
+            return super().execute(*args, **kw)
         except sqlite3.DatabaseError as exc:
             raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
 
-    def executemany(self, *args: Any, **kw: Any) -> _Cursor:
+    def executemany(self, *args: Any, **kw: Any) -> Self:
         try:
-            return super().executemany(*args, **kw)  # type: ignore[return-value]
+            return super().executemany(*args, **kw)
         except sqlite3.DatabaseError as exc:
             raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
 
-    def executescript(self, *args: Any, **kw: Any) -> _Cursor:
+    def executescript(self, *args: Any, **kw: Any) -> sqlite3.Cursor:
         try:
-            return super().executescript(*args, **kw)  # type: ignore[return-value]
+            return super().executescript(*args, **kw)
         except sqlite3.DatabaseError as exc:
             raise _damaged(self.path, exc) if _is_damage(exc) else exc from None
 
@@ -189,7 +189,7 @@ def open_sqlite(path: str | Path) -> sqlite3.Connection:
         p.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(p, timeout=60.0, isolation_level=None, check_same_thread=False,
                              factory=_Connection)
-        db.path = p  # type: ignore[attr-defined]
+        db.path = p
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
     except (sqlite3.Error, OSError) as exc:

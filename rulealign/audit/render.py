@@ -60,8 +60,8 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lab, o in report.overall.items():
         pref = o.get("preference")
-        lines.append(f"| {_md(lab)} | {o['answers']} | {rate_text(Rate(**o['compliance']))} | "
-                     f"{rate_text(Rate(**o['over_refusal']))} | "
+        lines.append(f"| {_md(lab)} | {o['answers']} | {rate_text(Rate.model_validate(o['compliance']))} | "
+                     f"{rate_text(Rate.model_validate(o['over_refusal']))} | "
                      f"{pct(pref['accuracy']) + ' of ' + str(pref['n']) if pref else '–'} |")
     lines.append("")
     if report.buckets:
@@ -397,11 +397,11 @@ def html_report(report: AuditReport) -> str:
     p = report.policy
     cards = []
     for lab, o in report.overall.items():
-        comp = Rate(**o["compliance"])
+        comp = Rate.model_validate(o["compliance"])
         cards.append(_card(f"compliance, {lab}", pct(comp.rate),
                            f"{comp.k}/{comp.n}, 95% CI {pct(comp.ci[0])}–{pct(comp.ci[1])}"))
     for lab, o in report.overall.items():
-        ref = Rate(**o["over_refusal"])
+        ref = Rate.model_validate(o["over_refusal"])
         cards.append(_card(f"over-refusal, {lab}", pct(ref.rate), f"{ref.k}/{ref.n} refused"))
     for lab, o in report.overall.items():
         pref = o.get("preference")
@@ -442,7 +442,7 @@ def html_report(report: AuditReport) -> str:
     for r in sorted(report.rules, key=lambda r: r.rule_id):
         s = _latest(r)
         ok = "1" if not s.compliance.n or s.compliance.k == s.compliance.n else "0"
-        pref = s.preference
+        rule_pref = s.preference
         rrow.append(
             f'<tr data-ok="{ok}" id="rule-{_e(r.rule_id)}"><td><code>{_e(r.rule_id)}</code>'
             f'<br><span class=muted>{_e(r.modality)}, {_e(r.severity)}</span></td>'
@@ -451,7 +451,8 @@ def html_report(report: AuditReport) -> str:
             + f' · {_e(r.source)}</span></td><td class=num>{_e(rate_text(r.before.compliance))}'
             f'</td><td class=num>{_e(rate_text(r.after.compliance)) if r.after else "–"}</td>'
             f'<td class=num>{_e(rate_text(s.over_refusal))}</td><td class=num>'
-            f'{_e(pct(pref.accuracy) + f" of {pref.n}") if pref else "–"}</td></tr>')
+            f'{_e(pct(rule_pref.accuracy) + f" of {rule_pref.n}") if rule_pref else "–"}'
+            '</td></tr>')
     # failing rules, with their clause and examples
     fails = []
     clause_of = {c.clause_id: c for c in report.clauses}

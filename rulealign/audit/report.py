@@ -26,7 +26,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, cast, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -35,6 +35,7 @@ from pydantic import (
     Field,
     ValidationError,
     model_validator,
+    with_config,
 )
 from typing_extensions import TypedDict
 
@@ -88,27 +89,27 @@ def _check_rate_dict(d: RateDict) -> RateDict:
     return d
 
 
+@with_config(ConfigDict(extra="forbid"))
 class RateDict(TypedDict):
     """A :class:`Rate` as the ``overall`` figures keep it (a plain mapping)."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     k: Count
     n: Count
     rate: Share | None
     ci: Interval
 
 
+@with_config(ConfigDict(extra="forbid"))
 class PreferenceSummary(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     n: Count
     accuracy: Share
     accuracy_ci: Interval
 
 
+@with_config(ConfigDict(extra="forbid"))
 class Overall(TypedDict):
     """One model's figures over every rule."""
 
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     compliance: Annotated[RateDict, AfterValidator(_check_rate_dict)]
     over_refusal: Annotated[RateDict, AfterValidator(_check_rate_dict)]
     answers: Count
@@ -118,8 +119,8 @@ class Overall(TypedDict):
     preference: PreferenceSummary | None
 
 
+@with_config(ConfigDict(extra="forbid"))
 class PolicySummary(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     id: str
     title: str
     version: str
@@ -129,18 +130,18 @@ class PolicySummary(TypedDict):
     clauses: Count
 
 
+@with_config(ConfigDict(extra="allow"))
 class EmptyCell(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
     rule: str
     axis: str
     reason: str
 
 
+@with_config(ConfigDict(extra="allow"))
 class Coverage(TypedDict, total=False):
     """What synthesis covered (``coverage.json`` of a synth run); the keys the reports show
     are typed, others are kept as they are."""
 
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
     matrix: dict[str, dict[str, Count]]
     axes: list[str]
     empty_cells: list[EmptyCell]
@@ -153,8 +154,8 @@ class Coverage(TypedDict, total=False):
     conflicts: dict[str, bool]
 
 
+@with_config(ConfigDict(extra="allow"))
 class ConflictSummary(TypedDict):
-    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
     id: NotRequired[str]
     kind: str
     rules: Annotated[list[str], Field(min_length=1)]
@@ -456,10 +457,10 @@ def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, M
         policy={"id": policy.id, "title": policy.title, "version": policy.version,
                 "spec_hash": policy.content_hash(), "documents": list(policy.source_documents),
                 "rules": len(policy.rules), "clauses": len(policy.clauses)},
-        models=models, data=data or {"items": len(items)}, overall=overall,
+        models=models, data=data or {"items": len(items)}, overall=cast(Any, overall),
         rules=tuple(rules), clauses=tuple(clauses), buckets=total_buckets,
-        calibration=calibration, coverage=coverage,
-        conflicts=tuple(_conflict(c) for c in conflicts), seconds=seconds or {})
+        calibration=calibration, coverage=cast(Any, coverage),
+        conflicts=tuple(cast(Any, _conflict(c)) for c in conflicts), seconds=seconds or {})
 
 
 def _conflict(c: Any) -> dict[str, Any]:

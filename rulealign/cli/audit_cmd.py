@@ -109,8 +109,8 @@ def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
         from rulealign.audit.report import Rate
 
         pref = o.get("preference")
-        print(f"{lab:>6}: compliance {rate_text(Rate(**o['compliance']))}; over-refusal "
-              f"{rate_text(Rate(**o['over_refusal']))}"
+        print(f"{lab:>6}: compliance {rate_text(Rate.model_validate(o['compliance']))}; over-refusal "
+              f"{rate_text(Rate.model_validate(o['over_refusal']))}"
               + (f"; prefers compliant in {pref['accuracy']:.0%} of {pref['n']} held-out pairs"
                  if pref else ""))
     cal = report.calibration
