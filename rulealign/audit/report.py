@@ -26,7 +26,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, cast
 
 from pydantic import (
     AfterValidator,
