@@ -34,6 +34,14 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "check the path and its permissions"),
     ErrorCode("RA002", "cannot write output", "cannot write '{path}': {reason}",
               "check free disk space and permissions; nothing was half-written"),
+    ErrorCode("RA003", "output would replace a file", "will not write '{path}': {reason}",
+              "choose another output path, or pass --force to replace an existing file (the "
+              "input itself is never replaced)"),
+    ErrorCode("RA004", "damaged database", "'{path}' is damaged: {reason}",
+              "move the file aside (add '.damaged' to its name) and run again: the generation "
+              "log (generations.sqlite) and the synth store (synth.sqlite) are caches of each "
+              "other's work, so the run rebuilds the missing one and asks a model only for "
+              "what neither holds"),
     # -- compiler: reading a spec -----------------------------------------------------
     ErrorCode("RA101", "not UTF-8 text", "file is not UTF-8 text ({reason})",
               "save the spec as UTF-8 text; binary files cannot be specs"),
@@ -94,6 +102,16 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "{where} names authority '{authority}', which policy.authorities does not rank{suggestion}",
               "add it to policy.authorities (highest first) or correct its spelling; an unranked "
               "authority takes no part in resolving conflicts", "warning"),
+    ErrorCode("RA127", "check pattern too slow",
+              "check #{index} of rule '{rule}': /{pattern}/ backtracks catastrophically: it "
+              "ran past {timeout} s on the {chars}-character text {probe}",
+              "rewrite the pattern without nested or overlapping repeats (e.g. '(a+)+', "
+              "'(\\w+\\s?)*', '(a|aa)+'); use atomic groups '(?>...)' or possessive "
+              "quantifiers 'a++' where needed"),
+    ErrorCode("RA128", "policy source outside the spec root",
+              "policy source '{path}' resolves outside the spec root '{root}'",
+              "keep the policy document inside the root folder of the spec (no absolute "
+              "paths, '..' or symlinks that lead out of it)"),
     # -- documents and extraction ---------------------------------------------------------
     ErrorCode("RA150", "unsupported document format", "cannot ingest '{path}': unknown format '{suffix}'",
               "give a .md, .markdown, .txt, .html, .htm or .pdf file, or pass --format"),
@@ -101,6 +119,12 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "check the file is a valid, unencrypted document of its format"),
     ErrorCode("RA152", "document has no text", "'{path}' has no extractable text",
               "a scanned PDF needs OCR first; an empty file has nothing to extract"),
+    ErrorCode("RA153", "document too large", "'{path}' is {size} bytes, over the limit of "
+              "{limit} bytes", "split the document, or raise the limit (max_bytes) if it "
+              "really is one policy"),
+    ErrorCode("RA154", "paragraph too long", "a paragraph of {chars} characters, over the "
+              "limit of {limit}", "break the text into paragraphs (blank lines, or <p> in "
+              "HTML): a clause is cited and analysed as one piece"),
     # -- knowledge graph ---------------------------------------------------------------------
     ErrorCode("RA201", "graph violates its shapes", "SHACL: {reason} at node {node}",
               "this is a bug in graph building or a hand-edited graph; report it with the spec"),
@@ -114,6 +138,10 @@ _ENTRIES: tuple[ErrorCode, ...] = (
               "use one of the names listed by 'rulealign kg query --list'"),
     ErrorCode("RA206", "unknown export format", "unknown graph format '{fmt}'{suggestion}",
               "use turtle (.ttl), json-ld (.jsonld), n-triples (.nt) or graphml (.graphml)"),
+    ErrorCode("RA207", "query reaches the network",
+              "the query would fetch from the network: {what}",
+              "query the policy graph alone: remove SERVICE and FROM clauses (rulealign sends no "
+              "request unless asked to by a command made for it)"),
     # -- generation backends and models ------------------------------------------------------
     ErrorCode("RA301", "model not found", "model '{model}' is not a local checkpoint: {reason}",
               "name a folder holding config.json and weights, or 'default'; rulealign never "
@@ -145,6 +173,9 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA312", "fake backend out of replies",
               "the fake backend was asked {asked} time(s) but has {scripted} scripted replies",
               "enqueue a reply for every prompt the test sends"),
+    ErrorCode("RA313", "API key sent without TLS",
+              "the key in '{var}' goes to {url} over plain http, readable on the way",
+              "use an https:// URL, or a server on this machine (localhost)", "warning"),
     # -- training ------------------------------------------------------------------------------
     ErrorCode("RA501", "unknown training setting", "unknown setting '{key}' in {where}{suggestion}",
               "remove it or correct its spelling; settings under 'trl:' are the fields of the "
@@ -176,6 +207,11 @@ _ENTRIES: tuple[ErrorCode, ...] = (
     ErrorCode("RA603", "nothing to audit", "{reason}",
               "synthesize data first ('rulealign synth run SPEC --out DIR') or name other "
               "rules"),
+    ErrorCode("RA604", "check timed out",
+              "{kind} check /{pattern}/ ran past its time budget of {timeout} s on a "
+              "{chars}-character text; the answer is left undecided",
+              "rewrite the pattern without nested or overlapping repeats ('rulealign spec "
+              "check' finds such patterns)"),
     # 7xx: the end-to-end run
     ErrorCode("RA701", "run input not found", "cannot run on '{path}': {reason}",
               "give a rule spec (.yaml) or a policy document (.md, .txt, .html, .pdf)"),
@@ -243,6 +279,10 @@ class RulealignError(Exception):
     @classmethod
     def of(cls, code: str, **fields: object) -> RulealignError:
         return cls(diagnostic(code, **fields))  # type: ignore[arg-type]
+
+
+class RulealignWarning(UserWarning):
+    """A coded warning raised outside a diagnostics list (its text starts with the code)."""
 
 
 class SpecError(RulealignError):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -27,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rulealign.errors import RulealignError, diagnostic
-from rulealign.fileio import atomic_write_text
+from rulealign.errors import RulealignError, SpecError, diagnostic
+from rulealign.fileio import atomic_write_bytes, atomic_write_text
 from rulealign.llm.checkpoint import file_sha256
 
 Say = Callable[[str], None]
@@ -111,8 +110,10 @@ class Manifest:
         self.data: dict[str, Any] = {}
         if path.exists():
             try:
-                self.data = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:  # a damaged manifest costs a re-check of every stage, no more
+                self.data = _manifest_shape(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, OSError, RecursionError):
+                # a damaged manifest (truncated, or valid JSON of another shape) costs a
+                # re-check of every stage, no more
                 self.data = {}
         self.data.setdefault("stages", {})
         self.previous_rules: dict[str, str] = dict(self.data.get("rule_hashes") or {})
@@ -139,6 +140,19 @@ class Manifest:
         atomic_write_text(self.path, json.dumps(self.data, indent=2, default=str) + "\n")
 
 
+def _manifest_shape(data: Any) -> dict[str, Any]:
+    """``data`` if it has the manifest's shape where the run reads it, else ``ValueError``."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    stages = data.get("stages", {})
+    if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
+        raise ValueError("'stages' is not an object of objects")
+    hashes = data.get("rule_hashes") or {}
+    if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
+        raise ValueError("'rule_hashes' is not an object of strings")
+    return data
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
@@ -151,11 +165,27 @@ def compile_input(source: Path, out: Path, say: Say) -> Path:
     from rulealign.compiler.extract import draft_spec_from_document
 
     draft = out / "spec" / "draft.yaml"
-    text, stats = draft_spec_from_document(source, output=draft)
+    # the draft cites a copy beside it (a spec's source stays inside its folder), so the run
+    # folder holds everything its spec needs
+    text, stats = draft_spec_from_document(source, output=draft, replace_copy=True)
     atomic_write_text(draft, text)
     say(f"compile: drafted {stats['rules']} rules from {stats['clauses']} clauses of "
         f"{source.name} into {draft} (review them: the run uses the draft as it is)")
     return draft
+
+
+def copy_spec(spec: Path, files: list[Path], policy: Any, folder: Path) -> Path:
+    """Copy a spec with its includes and its source document into ``folder``, in the same
+    layout, so that the copy compiles on its own; returns the copy of ``spec``."""
+    root = spec.resolve().parent
+    folder = folder.resolve()
+    if root == folder:
+        return spec
+    wanted = [f.resolve() for f in files] + [root / d for d in policy.source_documents]
+    for f in wanted:
+        rel = f.relative_to(root)  # the compiler keeps includes and sources inside the root
+        atomic_write_bytes(folder / rel, f.read_bytes())
+    return folder / spec.name
 
 
 def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = None, *,
@@ -163,7 +193,7 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
     """Run every stage that is not already done for these inputs; see the module doc.
     ``backend`` replaces the local engine and ``judge`` the small judge (tests pass
     scripted ones)."""
-    from rulealign.compiler.loader import load_policy
+    from rulealign.compiler.loader import compile_spec
     from rulealign.kg.build import build_graph
     from rulealign.llm import GenerationLog, LazyBackend
 
@@ -184,13 +214,15 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
     # -- compile ----------------------------------------------------------------------------
     t0 = time.perf_counter()
     spec = compile_input(src, out, say)
-    policy = load_policy(spec)
+    compiled = compile_spec(spec)
+    if compiled.policy is None or compiled.errors:
+        raise SpecError(compiled.errors or compiled.diagnostics)
+    policy = compiled.policy
     rule_hashes = {r.id: r.content_hash() for r in policy.rules}
     changed = sorted(r for r, h in rule_hashes.items() if man.previous_rules.get(r) != h)
     key = policy.content_hash()
     atomic_write_text(out / "spec" / "policy.json", policy.model_dump_json(indent=2))
-    if spec != out / "spec" / spec.name:
-        shutil.copyfile(spec, out / "spec" / spec.name)
+    copy_spec(spec, compiled.files, policy, out / "spec")
     man.data.update(spec={"path": str(spec), "sha256": file_sha256(spec), "policy_hash": key})
     man.done("compile", key, time.perf_counter() - t0, rules=len(policy.rules),
              clauses=len(policy.clauses), changed_rules=len(changed) if man.previous_rules

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from rulealign.audit.report import AuditReport, ClauseResult, Rate, RuleResult, Side
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
 
 def pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.0%}"
-
-
-def _e_md(text: str) -> str:
-    """Markdown-safe text (no raw HTML or link syntax from names and labels)."""
-    return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def rate_text(r: Rate | None) -> str:
@@ -46,24 +44,29 @@ def failing_rules(report: AuditReport) -> list[RuleResult]:
 # -- Markdown ---------------------------------------------------------------------------------
 
 def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
+    """The report for a pull-request comment. Every text that comes from the spec, the
+    report file or a model's answers is escaped (:func:`_md`, :func:`_code`): an answer's HTML
+    or Markdown shows as text, it never becomes markup."""
     p = report.policy
-    lines = [f"## rulealign audit: {p['title']}", ""]
+    lines = [f"## rulealign audit: {_md(p['title'])}", ""]
     models = " → ".join(
-        f"**{m.label}** `{m.model}`" + (f" + adapter `{m.adapter}`" if m.adapter else "")
+        f"**{_md(m.label)}** {_code(m.model)}" + (f" + adapter {_code(m.adapter)}" if m.adapter
+                                                 else "")
         for m in report.models.values())
-    lines += [f"Policy `{p['id']}` {p.get('version') or ''} (spec {p['spec_hash'][:12]}), "
-              f"{p['rules']} rules in {p['clauses']} clauses. Models: {models}.", ""]
+    lines += [f"Policy {_code(p['id'])} {_md(p.get('version') or '')} (spec "
+              f"{_md(p['spec_hash'][:12])}), {p['rules']} rules in {p['clauses']} clauses. "
+              f"Models: {models}.", ""]
     head = ["", "answers", "compliance (95% CI)", "over-refusal", "preference accuracy"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lab, o in report.overall.items():
         pref = o.get("preference")
-        lines.append(f"| {lab} | {o['answers']} | {rate_text(Rate(**o['compliance']))} | "
-                     f"{rate_text(Rate(**o['over_refusal']))} | "
+        lines.append(f"| {_md(lab)} | {o['answers']} | {rate_text(Rate.model_validate(o['compliance']))} | "
+                     f"{rate_text(Rate.model_validate(o['over_refusal']))} | "
                      f"{pct(pref['accuracy']) + ' of ' + str(pref['n']) if pref else '–'} |")
     lines.append("")
     if report.buckets:
         lines.append("Before → after, per answer: " + ", ".join(
-            f"{k} {v}" for k, v in report.buckets.items()) + ".")
+            f"{_md(k)} {v}" for k, v in report.buckets.items()) + ".")
         lines.append("")
     for lab, o in report.overall.items():
         lines.append(f"{lab}: {o['answers'] - o['unjudged']} of {o['answers']} answers have a "
@@ -73,15 +76,15 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
     for cal in (report.calibration, report.text_agreement):
         if cal is None:
             continue
-        lines.append(_e_md(cal.headline()) + ("" if not cal.n else
+        lines.append(_md(cal.headline()) + ("" if not cal.n else
                      " Its verdicts count." if cal.trusted else
                      " **Its verdicts are reported as undecided: they are not evidence.**"))
         lines.append("")
     if report.gate is not None:
         g = report.gate
         lines.append(f"**Gate: {'passed' if g.passed else 'FAILED'}** — clauses below "
-                     f"{g.fail_under:.0%}: {', '.join(g.failing) or 'none'}"
-                     + (f"; untested: {', '.join(g.untested)}" if g.untested else "") + ".")
+                     f"{g.fail_under:.0%}: {_md(', '.join(g.failing)) or 'none'}"
+                     + (f"; untested: {_md(', '.join(g.untested))}" if g.untested else "") + ".")
         lines.append("")
     lines += ["### Per clause", "",
               "| clause | rules | before | after | lowest rule | status |",
@@ -90,23 +93,24 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
         if not c.rules:
             continue
         latest = c.after or c.before
-        low = (f"{c.after.minimum_rule if c.after else c.before.minimum_rule} "
+        low = (f"{_md(c.after.minimum_rule if c.after else c.before.minimum_rule)} "
                f"{pct(latest.minimum)}") if latest.minimum is not None else "–"
-        lines.append(f"| `{c.clause_id}` | {len(c.rules)} | {rate_text(c.before.pooled)} | "
-                     f"{rate_text(c.after.pooled) if c.after else '–'} | {low} | {c.status} |")
+        lines.append(f"| {_code(c.clause_id)} | {len(c.rules)} | {rate_text(c.before.pooled)} | "
+                     f"{rate_text(c.after.pooled) if c.after else '–'} | {low} | "
+                     f"{_md(c.status)} |")
     fails = failing_rules(report)
     if fails:
         lines += ["", f"### Failing rules ({len(fails)})", ""]
         for r in fails[:max_failures]:
             s = _latest(r)
             clause = ", ".join(r.clause_ids)
-            lines.append(f"- **{r.rule_id}** ({r.modality}, {r.severity}) — {rate_text(s.compliance)}"
-                         f"; clause `{clause}`, `{r.source}`")
-            lines.append(f"  > {r.text}")
+            lines.append(f"- **{_md(r.rule_id)}** ({_md(r.modality)}, {_md(r.severity)}) — "
+                         f"{rate_text(s.compliance)}; clause {_code(clause)}, {_code(r.source)}")
+            lines.append(f"  > {_md(_clip(r.text, 2000))}")
             if s.failures:
                 f = s.failures[0]
-                lines.append(f"  - e.g. answer: “{_clip(f.response, 160)}” — {f.by}: "
-                             f"{_clip(f.rationale, 120)}")
+                lines.append(f"  - e.g. answer: “{_md(_clip(f.response, 160))}” — {_md(f.by)}: "
+                             f"{_md(_clip(f.rationale, 120))}")
         if len(fails) > max_failures:
             lines.append(f"- … and {len(fails) - max_failures} more (see the HTML report)")
     cov = report.coverage
@@ -116,6 +120,33 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
                   f"conflicts covered {sum(cov.get('conflicts', {}).values())}/"
                   f"{len(cov.get('conflicts', {}))}."]
     return "\n".join(lines) + "\n"
+
+
+#: Characters that make inline Markdown (CommonMark and GitHub's extensions: emphasis, code,
+#: links and images, tables, strikethrough, math, autolinks, mentions) wherever they stand.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~:@$])")
+#: What makes a block (a list, heading, quote, rule) at the start of a line.
+_MD_BLOCK = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
+
+
+def _md(text: object) -> str:
+    """``text`` as literal Markdown text on one line: HTML escaped (so no tag, comment or
+    entity is live), Markdown punctuation backslash-escaped (no link, image, emphasis,
+    heading, table cell, mention or autolink), a leading list or quote marker escaped, line
+    breaks and control characters made spaces."""
+    flat = " ".join(_CONTROL.sub(" ", str(text)).split())
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(flat, quote=False))
+    return _MD_BLOCK.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped, count=1)
+
+
+def _code(text: object) -> str:
+    """``text`` as an inline code span: a fence longer than any run of backticks inside it,
+    on one line, with ``|`` escaped so that a table cell stays one cell."""
+    flat = " ".join(_CONTROL.sub(" ", str(text)).split()).replace("|", "\\|")
+    longest = max((len(m) for m in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
 
 
 def _clip(text: str, n: int) -> str:
@@ -267,7 +298,7 @@ def _coverage_matrix(report: AuditReport) -> str:
     cov = report.coverage
     if not cov or not cov.get("matrix"):
         return "<p class=muted>No coverage data (the audit was not given a synth run).</p>"
-    axes = cov["axes"]
+    axes = cov.get("axes") or []
     matrix = sorted(cov["matrix"].items())
     empty = {(e["rule"], e["axis"]): e["reason"] for e in cov.get("empty_cells", [])}
 
@@ -283,7 +314,7 @@ def _coverage_matrix(report: AuditReport) -> str:
               '<span style="color:#fda29b">■</span> planned, none accepted (hover for why) '
               '&nbsp;<span style="color:#d0d5dd">■</span> not planned for this rule</p>')
     below = cov.get("terms_below_k") or []
-    extra = (f"<p>Terms used by rules but seen fewer than {cov.get('k', 1)} times in the "
+    extra = (f"<p>Terms used by rules but seen fewer than {_e(cov.get('k', 1))} times in the "
              f"data: {_e(', '.join(below)) if below else 'none'}.</p>")
     return _grid("plot-coverage", "coverage matrix", [a.replace("_", " ") for a in axes],
                  [(rule, None) for rule, _ in matrix], cell, left=210, cw=78, rh=16) + legend + extra
@@ -361,19 +392,19 @@ def _card(title: str, value: str, sub: str = "", cls: str = "") -> str:
 
 
 def _status(c: ClauseResult) -> str:
-    return (f'<span class="badge {c.status}" title="{_e(c.status_reason)}">'
-            f'{c.status}</span>')
+    return (f'<span class="badge {_e(c.status)}" title="{_e(c.status_reason)}">'
+            f'{_e(c.status)}</span>')
 
 
 def html_report(report: AuditReport) -> str:
     p = report.policy
     cards = []
     for lab, o in report.overall.items():
-        comp = Rate(**o["compliance"])
+        comp = Rate.model_validate(o["compliance"])
         cards.append(_card(f"compliance, {lab}", pct(comp.rate),
                            f"{comp.k}/{comp.n}, 95% CI {pct(comp.ci[0])}–{pct(comp.ci[1])}"))
     for lab, o in report.overall.items():
-        ref = Rate(**o["over_refusal"])
+        ref = Rate.model_validate(o["over_refusal"])
         cards.append(_card(f"over-refusal, {lab}", pct(ref.rate), f"{ref.k}/{ref.n} refused"))
     for lab, o in report.overall.items():
         pref = o.get("preference")
@@ -399,7 +430,7 @@ def html_report(report: AuditReport) -> str:
     buckets = ""
     if report.buckets:
         buckets = ("<p>Per answer, base → aligned: " + ", ".join(
-            f"<b>{_e(k)}</b> {v}" for k, v in report.buckets.items()) + ".</p>")
+            f"<b>{_e(k)}</b> {_e(v)}" for k, v in report.buckets.items()) + ".</p>")
     # the clause table
     crow = []
     for c in report.clauses:
@@ -407,7 +438,7 @@ def html_report(report: AuditReport) -> str:
         ok = "1" if latest.pooled.n and latest.pooled.k == latest.pooled.n else "0"
         crow.append(
             f'<tr data-ok="{ok}" id="clause-{_e(c.clause_id)}" class="clause"><td>'
-            f'<code>{_e(c.clause_id)}</code><br><span class=muted>{_e(c.document)}:{c.line}'
+            f'<code>{_e(c.clause_id)}</code><br><span class=muted>{_e(c.document)}:{_e(c.line)}'
             f'</span></td><td>{_e(c.text)}</td><td>{", ".join(_e(r) for r in c.rules) or "–"}'
             f'</td><td class=num>{_e(rate_text(c.before.pooled))}</td><td class=num>'
             f'{_e(rate_text(c.after.pooled)) if c.after else "–"}</td><td>{_status(c)}</td></tr>')
@@ -416,7 +447,7 @@ def html_report(report: AuditReport) -> str:
     for r in sorted(report.rules, key=lambda r: r.rule_id):
         s = _latest(r)
         ok = "1" if not s.compliance.n or s.compliance.k == s.compliance.n else "0"
-        pref = s.preference
+        rule_pref = s.preference
         rrow.append(
             f'<tr data-ok="{ok}" id="rule-{_e(r.rule_id)}"><td><code>{_e(r.rule_id)}</code>'
             f'<br><span class=muted>{_e(r.modality)}, {_e(r.severity)}</span></td>'
@@ -425,14 +456,15 @@ def html_report(report: AuditReport) -> str:
             + f' · {_e(r.source)}</span></td><td class=num>{_e(rate_text(r.before.compliance))}'
             f'</td><td class=num>{_e(rate_text(r.after.compliance)) if r.after else "–"}</td>'
             f'<td class=num>{_e(rate_text(s.over_refusal))}</td><td class=num>'
-            f'{_e(pct(pref.accuracy) + f" of {pref.n}") if pref else "–"}</td></tr>')
+            f'{_e(pct(rule_pref.accuracy) + f" of {rule_pref.n}") if rule_pref else "–"}'
+            '</td></tr>')
     # failing rules, with their clause and examples
     fails = []
     clause_of = {c.clause_id: c for c in report.clauses}
     for r in failing_rules(report):
         s = _latest(r)
         quotes = "".join(
-            f'<blockquote><b>{_e(clause_of[c].document)}:{clause_of[c].line}</b> '
+            f'<blockquote><b>{_e(clause_of[c].document)}:{_e(clause_of[c].line)}</b> '
             f'<a href="#clause-{_e(c)}">{_e(c)}</a>: {_e(clause_of[c].text)}</blockquote>'
             for c in r.clause_ids if c in clause_of)
         examples = "".join(
@@ -478,7 +510,7 @@ def html_report(report: AuditReport) -> str:
 <body><main>
 <h1>{_e(p['title'])}</h1>
 <p class=muted>Policy <code>{_e(p['id'])}</code> {_e(p.get('version') or '')} · spec
-{_e(p['spec_hash'][:12])} · {p['rules']} rules in {p['clauses']} clauses · audited
+{_e(p['spec_hash'][:12])} · {_e(p['rules'])} rules in {_e(p['clauses'])} clauses · audited
 {_e(report.created)} with rulealign {_e(report.rulealign)}</p>
 <ul>{models}</ul>
 <div class="cards">{''.join(cards)}</div>{gate}{buckets}{cal_html}
@@ -488,7 +520,7 @@ def html_report(report: AuditReport) -> str:
 violations</label></p>
 <table><tr><th>clause</th><th>text</th><th>rules</th><th>before</th><th>after</th>
 <th>status</th></tr>{''.join(crow)}</table>
-<h2>Failing rules ({len(fails)})</h2>{''.join(fails) or '<p>None.</p>'}
+<h2>Failing rules ({_e(len(fails))})</h2>{''.join(fails) or '<p>None.</p>'}
 <h2>Rules</h2>
 <table><tr><th>rule</th><th>text and source</th><th>before</th><th>after</th>
 <th>over-refusal</th><th>prefers compliant</th></tr>{''.join(rrow)}</table>

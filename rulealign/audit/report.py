@@ -27,9 +27,18 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, cast
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+    with_config,
+)
+from typing_extensions import TypedDict
 
 from rulealign.audit.generative import AuditItem, ItemVerdict, over_refusal_applies
 from rulealign.audit.preference import PreferenceAudit
@@ -42,25 +51,125 @@ SCHEMA = "rulealign.audit/2"
 BUCKETS = ("both comply", "only aligned", "only base", "neither")
 
 
+#: Largest report.json read (bytes); a real one is a few megabytes.
+MAX_REPORT_BYTES = 200_000_000
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]   # a rate: NaN, infinities and 250% refused
+Count = Annotated[int, Field(ge=0)]
+Interval = tuple[Share, Share]
+
+
 class _M(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _rate_consistent(k: int, n: int, rate: float | None) -> None:
+    if k > n:
+        raise ValueError(f"k = {k} is more than n = {n}")
+    if (rate is None) != (n == 0):
+        raise ValueError("rate must be given exactly when n > 0")
+
+
 class Rate(_M):
-    k: int
-    n: int
-    rate: float | None
-    ci: tuple[float, float]
+    k: Count
+    n: Count
+    rate: Share | None
+    ci: Interval
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rate:
+        _rate_consistent(self.k, self.n, self.rate)
+        return self
 
     @classmethod
     def of(cls, k: int, n: int) -> Rate:
         return cls(k=k, n=n, rate=k / n if n else None, ci=wilson(k, n))
 
 
+def _check_rate_dict(d: RateDict) -> RateDict:
+    _rate_consistent(d["k"], d["n"], d["rate"])
+    return d
+
+
+@with_config(ConfigDict(extra="forbid"))
+class RateDict(TypedDict):
+    """A :class:`Rate` as the ``overall`` figures keep it (a plain mapping)."""
+
+    k: Count
+    n: Count
+    rate: Share | None
+    ci: Interval
+
+
+@with_config(ConfigDict(extra="forbid"))
+class PreferenceSummary(TypedDict):
+    n: Count
+    accuracy: Share
+    accuracy_ci: Interval
+
+
+@with_config(ConfigDict(extra="forbid"))
+class Overall(TypedDict):
+    """One model's figures over every rule."""
+
+    compliance: Annotated[RateDict, AfterValidator(_check_rate_dict)]
+    over_refusal: Annotated[RateDict, AfterValidator(_check_rate_dict)]
+    answers: Count
+    unjudged: Count
+    truncated: Count
+    by: dict[str, Count]
+    preference: PreferenceSummary | None
+
+
+@with_config(ConfigDict(extra="forbid"))
+class PolicySummary(TypedDict):
+    id: str
+    title: str
+    version: str
+    spec_hash: str
+    documents: list[str]
+    rules: Count
+    clauses: Count
+
+
+@with_config(ConfigDict(extra="allow"))
+class EmptyCell(TypedDict):
+    rule: str
+    axis: str
+    reason: str
+
+
+@with_config(ConfigDict(extra="allow"))
+class Coverage(TypedDict, total=False):
+    """What synthesis covered (``coverage.json`` of a synth run); the keys the reports show
+    are typed, others are kept as they are."""
+
+    matrix: dict[str, dict[str, Count]]
+    axes: list[str]
+    empty_cells: list[EmptyCell]
+    rules_with_pairs: Count
+    rules: Count
+    k: Count
+    terms: dict[str, Count]
+    terms_below_k: list[str]
+    terms_unused_by_rules: list[str]
+    conflicts: dict[str, bool]
+
+
+@with_config(ConfigDict(extra="allow"))
+class ConflictSummary(TypedDict):
+    id: NotRequired[str]
+    kind: str
+    rules: Annotated[list[str], Field(min_length=1)]
+    resolution: NotRequired[str | None]
+    winner: NotRequired[str | None]
+    explanation: NotRequired[str]
+
+
 class Preference(_M):
-    n: int
-    accuracy: float
-    accuracy_ci: tuple[float, float]
+    n: Count
+    accuracy: Share
+    accuracy_ci: Interval
     mean_margin: float
     mean_margin_normalised: float
 
@@ -92,22 +201,22 @@ class RuleResult(_M):
     source: str                       # spec file:line
     before: Side
     after: Side | None = None
-    delta: float | None = None        # compliance after - before
+    delta: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None  # compliance after - before
     buckets: dict[str, int] | None = None
 
 
 class Roll(_M):
     pooled: Rate
-    minimum: float | None
+    minimum: Share | None
     minimum_rule: str | None
-    mean: float | None
+    mean: Share | None
 
 
 class ClauseResult(_M):
     clause_id: str
     document: str
     section: str
-    line: int
+    line: Count
     text: str
     rules: tuple[str, ...]
     before: Roll
@@ -126,7 +235,7 @@ class ModelInfo(_M):
 
 
 class Gate(_M):
-    fail_under: float
+    fail_under: Annotated[float, Field(allow_inf_nan=False)]
     failing: tuple[str, ...]
     untested: tuple[str, ...]
     passed: bool
@@ -136,18 +245,18 @@ class AuditReport(_M):
     schema_: str = SCHEMA
     created: str
     rulealign: str
-    policy: dict[str, Any]
+    policy: PolicySummary
     models: dict[str, ModelInfo]
     data: dict[str, Any]
-    overall: dict[str, Any]
+    overall: dict[Literal["before", "after"], Overall]
     rules: tuple[RuleResult, ...]
     clauses: tuple[ClauseResult, ...]
-    buckets: dict[str, int] | None = None
+    buckets: dict[str, Count] | None = None
     calibration: Agreement | None = None
     #: ``audit texts``: agreement with the labels given in the texts file
     text_agreement: Agreement | None = None
-    coverage: dict[str, Any] | None = None
-    conflicts: tuple[dict[str, Any], ...] = ()
+    coverage: Coverage | None = None
+    conflicts: tuple[ConflictSummary, ...] = ()
     gate: Gate | None = None
     seconds: dict[str, float] = {}
 
@@ -157,17 +266,33 @@ class AuditReport(_M):
         return json.dumps(data, indent=2, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "report") -> AuditReport:
+    def from_json(cls, text: str | bytes, source: str = "report") -> AuditReport:
+        """The report in ``text``, validated whole; every problem is RA601 naming ``source``
+        (and the first wrong fields), never a traceback."""
+        def bad(reason: str) -> RulealignError:
+            return RulealignError(diagnostic("RA601", path=source, reason=reason))
+
         try:
             data = json.loads(text)
+        except UnicodeDecodeError as exc:
+            raise bad(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
         except ValueError as exc:
-            raise RulealignError(diagnostic("RA601", path=source, reason=str(exc))) from None
+            raise bad(str(exc)) from None
+        except RecursionError:
+            raise bad("JSON nested too deeply") from None
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-            raise RulealignError(diagnostic(
-                "RA601", path=source, reason=f"schema is {got!r}, expected {SCHEMA!r}"))
+            raise bad(f"schema is {str(got)[:80]!r}, expected {SCHEMA!r}")
         data["schema_"] = data.pop("schema")
-        return cls.model_validate(data)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = [f"{'.'.join(str(p) for p in e['loc']) or 'report'}: {e['msg']}"
+                        for e in exc.errors(include_url=False, include_input=False)[:5]]
+            more = exc.error_count() - len(problems)
+            raise bad("; ".join(problems) + (f" (and {more} more)" if more > 0 else "")) from None
+        except RecursionError:
+            raise bad("JSON nested too deeply") from None
 
     @property
     def latest(self) -> str:
@@ -177,14 +302,20 @@ class AuditReport(_M):
         return next(r for r in self.rules if r.rule_id == rule_id)
 
 
-def load_report(path: str | Path) -> AuditReport:
+def load_report(path: str | Path, *, max_bytes: int = MAX_REPORT_BYTES) -> AuditReport:
+    """Read and validate a report.json of at most ``max_bytes`` (RA601 past it, without
+    reading more than that)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
     except OSError as exc:
         raise RulealignError(diagnostic("RA601", path=str(p), reason=exc.strerror or str(exc))
                              ) from None
-    return AuditReport.from_json(text, str(p))
+    if len(raw) > max_bytes:
+        raise RulealignError(diagnostic("RA601", path=str(p), reason=f"larger than "
+                                        f"{max_bytes} bytes; a report is a few megabytes"))
+    return AuditReport.from_json(raw, str(p))
 
 
 # -- building ---------------------------------------------------------------------------------
@@ -331,10 +462,11 @@ def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, M
         policy={"id": policy.id, "title": policy.title, "version": policy.version,
                 "spec_hash": policy.content_hash(), "documents": list(policy.source_documents),
                 "rules": len(policy.rules), "clauses": len(policy.clauses)},
-        models=models, data=data or {"items": len(items)}, overall=overall,
+        models=models, data=data or {"items": len(items)}, overall=cast(Any, overall),
         rules=tuple(rules), clauses=tuple(clauses), buckets=total_buckets,
-        calibration=calibration, text_agreement=text_agreement, coverage=coverage,
-        conflicts=tuple(_conflict(c) for c in conflicts), seconds=seconds or {})
+        calibration=calibration, text_agreement=text_agreement,
+        coverage=cast(Any, coverage),
+        conflicts=tuple(cast(Any, _conflict(c)) for c in conflicts), seconds=seconds or {})
 
 
 def _conflict(c: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rulealign.cli.kg_cmd import open_graph
-from rulealign.cli.output import print_diagnostics, table
+from rulealign.cli.output import clean, print_diagnostics, table
 from rulealign.errors import RulealignError
 
 if TYPE_CHECKING:
@@ -119,8 +119,8 @@ def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
         from rulealign.audit.report import Rate
 
         pref = o.get("preference")
-        print(f"{lab:>6}: compliance {rate_text(Rate(**o['compliance']))}; over-refusal "
-              f"{rate_text(Rate(**o['over_refusal']))}"
+        print(f"{lab:>6}: compliance {rate_text(Rate.model_validate(o['compliance']))}; over-refusal "
+              f"{rate_text(Rate.model_validate(o['over_refusal']))}"
               + (f"; prefers compliant in {pref['accuracy']:.0%} of {pref['n']} held-out pairs"
                  if pref else ""))
     for lab, o in report.overall.items():
@@ -128,12 +128,12 @@ def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
               f"verdict ({o['unjudged']} without: not counted as compliant)")
     for cal in (report.calibration, report.text_agreement):
         if cal is not None:
-            print(" " + cal.headline() + ("" if not cal.n or cal.trusted else
+            print(" " + clean(cal.headline()) + ("" if not cal.n or cal.trusted else
                                           "; its verdicts are reported as undecided"))
     if report.gate is not None:
         g = report.gate
         print(f"  gate: {'passed' if g.passed else 'FAILED'} at {g.fail_under:.0%}"
-              + (f"; below: {', '.join(g.failing)}" if g.failing else ""))
+              + (f"; below: {clean(', '.join(g.failing))}" if g.failing else ""))
     if out_dir is not None:
         print(f"\nreport: {(out_dir / 'report.html').resolve()}\n        "
               f"{out_dir / 'report.md'}, {out_dir / 'report.json'}")
@@ -205,12 +205,13 @@ def compare_cmd(args: argparse.Namespace) -> int:
            if r["a_n"] or r["b_n"]])
     better = sum(1 for r in rows if (r["change"] or 0) > 0)
     worse = sum(1 for r in rows if (r["change"] or 0) < 0)
-    print(f"\n{better} rule(s) better, {worse} worse, of {len(rows)}; A = {args.a}, B = {args.b}")
+    print(clean(f"\n{better} rule(s) better, {worse} worse, of {len(rows)}; A = {args.a}, "
+                f"B = {args.b}"))
     if args.fail_under is not None:
         g = gate(b, args.fail_under).gate
         if g is not None:
             print(f"gate on B: {'passed' if g.passed else 'FAILED'} at {args.fail_under:.0%}"
-                  + (f"; below: {', '.join(g.failing)}" if g.failing else ""))
+                  + (f"; below: {clean(', '.join(g.failing))}" if g.failing else ""))
             return 0 if g.passed else 1
     return 0
 

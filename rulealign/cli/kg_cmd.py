@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rulealign.cli.output import print_diagnostics, table
+from rulealign.cli.output import clean, print_diagnostics, table
 from rulealign.errors import RulealignError, did_you_mean
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def conflicts(args: argparse.Namespace) -> int:
               max_width=44)
         if args.explain:
             for c in pg.conflicts:
-                print(f"\n{c.id}\n  {c.explanation}")
+                print(clean(f"\n{c.id}\n  {c.explanation}"))
         print(f"\n{len(pg.conflicts)} findings, {len(pg.unresolved)} unresolved"
               + ("" if args.explain else " (--explain for the reasoning)"))
     return 1 if args.strict and pg.unresolved else 0
@@ -139,25 +139,25 @@ def show(args: argparse.Namespace) -> int:
         return 1
     r = index["rules"][args.rule]
     authority = r.authority or pg.policy.authority
-    print(f"{r.id}: {r.modality.value} (priority {r.priority}, severity {r.severity.value}"
-          + (f", authority {authority}" if authority else "") + ")")
-    print(f"  {r.text}")
-    print(f"  actor: {r.actor}   action: {r.action}" + (f"   object: {r.object}" if r.object else ""))
+    print(clean(f"{r.id}: {r.modality.value} (priority {r.priority}, severity {r.severity.value}"
+          + (f", authority {authority}" if authority else "") + ")"))
+    print(clean(f"  {r.text}"))
+    print(clean(f"  actor: {r.actor}   action: {r.action}" + (f"   object: {r.object}" if r.object else "")))
     for c in r.conditions:
-        print(f"  condition: {c.describe()}")
+        print(clean(f"  condition: {c.describe()}"))
     for e in r.exceptions:
-        print(f"  exception: {e.text or ''}{' (rule ' + e.rule + ')' if e.rule else ''}")
+        print(clean(f"  exception: {e.text or ''}{' (rule ' + e.rule + ')' if e.rule else ''}"))
     for t in r.terms:
         term = index["terms"][t]
         extra = f" (broader: {', '.join(term.broader)})" if term.broader else ""
-        print(f"  term: {t} '{term.label}'{extra}")
+        print(clean(f"  term: {t} '{term.label}'{extra}"))
     for cid in r.clause_ids:
         clause = index["clauses"][cid]
-        print(f"  clause {cid} ({clause.document}, line {clause.line}): {clause.text}")
-    print(f"  spec: {r.provenance.spec_file}:{r.provenance.line}")
+        print(clean(f"  clause {cid} ({clause.document}, line {clause.line}): {clause.text}"))
+    print(clean(f"  spec: {r.provenance.spec_file}:{r.provenance.line}"))
     mine = [c for c in pg.conflicts if r.id in c.rules]
     for c in mine:
-        print(f"  conflict {c.id} [{c.kind}, {c.resolution}]: {c.explanation}")
+        print(clean(f"  conflict {c.id} [{c.kind}, {c.resolution}]: {c.explanation}"))
     if not mine:
         print("  conflicts: none")
     return 0

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rulealign.cli.output import print_diagnostics, table
+from rulealign.cli.output import clean, print_diagnostics, table
 from rulealign.errors import RulealignError
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-confidence", type=float, default=0.5,
                    help="leave out rules the extractor is less sure of (default 0.5)")
     p.add_argument("--policy-id", help="id of the drafted policy (default: from the file name)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output file (never the document itself)")
     p.set_defaults(func=extract)
 
     p = verbs.add_parser("schema", help="print the JSON Schema of the spec format")
@@ -113,8 +115,8 @@ def show(args: argparse.Namespace) -> int:
     if args.json:
         print(policy.model_dump_json(indent=2))
         return 0
-    print(f"{policy.title} ({policy.id} {policy.version}): {len(policy.rules)} rules, "
-          f"{len(policy.terms)} terms, {len(policy.clauses)} clauses")
+    print(clean(f"{policy.title} ({policy.id} {policy.version}): {len(policy.rules)} rules, "
+                f"{len(policy.terms)} terms, {len(policy.clauses)} clauses"))
     rows = [(r.id, r.modality.value, r.actor, r.action,
              "; ".join(c.describe() for c in r.conditions) or "-",
              len(r.exceptions), r.priority, ",".join(r.clause_ids)) for r in policy.rules]
@@ -125,16 +127,28 @@ def show(args: argparse.Namespace) -> int:
 
 def extract(args: argparse.Namespace) -> int:
     from rulealign.compiler.extract import draft_spec_from_document
-    from rulealign.fileio import atomic_write_text
+    from rulealign.errors import diagnostic
+    from rulealign.fileio import atomic_write_text, refuse_overwrite
 
+    out, given = Path(args.output), Path(args.document)
+    folder = out.resolve().parent
+    outside = not given.resolve().is_relative_to(folder)
     try:
-        text, stats = draft_spec_from_document(args.document, fmt=args.format,
+        refuse_overwrite(out, inputs=(given,), force=args.force)
+        if outside and out.resolve() == folder / given.name:
+            raise RulealignError(diagnostic("RA003", path=str(out), reason=(
+                "the document's copy goes there (a spec cites documents inside its folder)")))
+        text, stats = draft_spec_from_document(given, fmt=args.format,
                                                min_confidence=args.min_confidence,
-                                               policy_id=args.policy_id, output=args.output)
-        atomic_write_text(args.output, text)
+                                               policy_id=args.policy_id, output=out,
+                                               replace_copy=args.force)
+        atomic_write_text(out, text)
     except RulealignError as exc:
         print_diagnostics(exc.diagnostics)
         return 1
+    if outside:
+        print(f"copied {args.document} to {folder / given.name}: a spec cites documents "
+              "inside its folder")
     print(f"wrote {args.output}: {stats['rules']} draft rules from {stats['clauses']} clauses "
           f"({stats['sentences']} sentences; {stats['skipped']} below confidence "
           f"{args.min_confidence}). Review it, then run: rulealign spec check {args.output}")

@@ -479,11 +479,17 @@ def _yaml_id(text: str) -> str:
 
 def draft_spec_from_document(path: str | Path, *, fmt: str | None = None,
                              min_confidence: float = 0.5, policy_id: str | None = None,
-                             output: str | Path | None = None) -> tuple[str, dict[str, int]]:
-    """Extract draft rules from a document; returns (YAML text, counts)."""
+                             output: str | Path | None = None,
+                             replace_copy: bool = False) -> tuple[str, dict[str, int]]:
+    """Extract draft rules from a document; returns (YAML text, counts).
+
+    The draft (to be written to ``output``) cites the document by a path inside its own
+    folder, as every spec must: a document elsewhere is copied beside ``output`` once the
+    extraction has succeeded (a different file of that name is replaced only with
+    ``replace_copy``, RA003 otherwise)."""
     import yaml
 
-    from rulealign.compiler.ingest import load_document
+    from rulealign.compiler.ingest import load_document, place_document
 
     doc_path = Path(path)
     document = load_document(doc_path, fmt=fmt)
@@ -514,13 +520,16 @@ def draft_spec_from_document(path: str | Path, *, fmt: str | None = None,
                                   "line": document.line_of(clause, f.sentence)}
             rules.append(rule)
     base = Path(output).resolve().parent if output else Path.cwd()
-    source = os.path.relpath(doc_path.resolve(), base)
+    placed = place_document(doc_path, base, replace=replace_copy) if output else doc_path
+    source = os.path.relpath(placed.resolve(), base)
     pid = policy_id or _yaml_id(doc_path.stem)
     title = document.title or doc_path.stem.replace("-", " ").replace("_", " ").title()
     spec = {"rulealign": 1,
             "policy": {"id": pid, "title": title, "version": "draft", "source": source},
             "terms": list(terms.values()), "rules": rules}
-    header = (f"# Draft spec written by `rulealign spec extract` ({EXTRACTOR}) from {source}.\n"
+    shown = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]",  # a line break would end the comment
+                   lambda m: m.group(0).encode("unicode_escape").decode("ascii"), source)
+    header = (f"# Draft spec written by `rulealign spec extract` ({EXTRACTOR}) from {shown}.\n"
               "# Every rule cites its clause and source line and carries the extractor's confidence.\n"
               "# Review each rule (actor, action, conditions, exceptions), add terms and priorities,\n"
               "# then check it with `rulealign spec check`.\n")

@@ -21,6 +21,11 @@ from rulealign.errors import DocumentError, diagnostic
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text",
            ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
+#: Largest policy document read (bytes): past it a document is refused, not read (RA153).
+MAX_DOCUMENT_BYTES = 20_000_000
+#: Longest paragraph (characters): a clause is cited and analysed as one piece (RA154).
+MAX_BLOCK_CHARS = 100_000
+
 _NUMBERED = re.compile(r"^(?:(?:section|article|clause|§)\s*)?(\d+(?:\.\d+)*)[.)]?\s+(\S.*)$", re.I)
 _FRONT_MATTER = re.compile(r"\A(---|\+\+\+)\n.*?\n\1\n", re.S)
 
@@ -102,10 +107,10 @@ def _text_blocks(text: str, page_starts: list[int] | None = None) -> list[Block]
     """
     lines = _Lines(text)
     blocks: list[Block] = []
-    for m in re.finditer(r"(?:[^\n]*\S[^\n]*(?:\n|$))+", text):
+    for chunk_start, chunk in _chunks(text):
         groups: list[tuple[bool, list[tuple[int, str]]]] = []  # (is heading, lines)
-        offset = m.start()
-        for n, ln in enumerate(m.group(0).splitlines(keepends=True)):
+        offset = chunk_start
+        for n, ln in enumerate(chunk.splitlines(keepends=True)):
             strict = _NUMBERED.match(ln.strip()) is not None or ln.strip().isupper()
             level = _text_heading(_clean(ln), 1)
             if level is not None and (n == 0 or strict):
@@ -133,6 +138,24 @@ def _text_blocks(text: str, page_starts: list[int] | None = None) -> list[Block]
     return blocks
 
 
+def _chunks(text: str) -> Iterable[tuple[int, str]]:
+    """(offset, text) of each run of non-blank lines, in one linear pass (a regex with
+    ``[^\\n]*\\S`` inside a repeat backtracks quadratically over a long line of spaces)."""
+    start: int | None = None
+    pos = 0
+    for line in text.split("\n"):
+        end = pos + len(line) + 1  # past the newline
+        if line.strip():
+            if start is None:
+                start = pos
+        elif start is not None:
+            yield start, text[start:pos]
+            start = None
+        pos = end
+    if start is not None:
+        yield start, text[start:]
+
+
 def _text_heading(content: str, n_lines: int) -> int | None:
     """Heading level of a one-line block that looks like a heading, else None."""
     if n_lines != 1 or len(content) > 80 or content.endswith((".", ":", ";", ",", "?", "!")):
@@ -149,27 +172,47 @@ def _text_heading(content: str, n_lines: int) -> int | None:
     return None
 
 
+_HTML_BLOCKS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "dd"})
+
+
 def _html_blocks(text: str) -> list[Block]:
-    from bs4 import BeautifulSoup
+    """Headings, paragraphs and list items, each with the text it owns.
+
+    A string belongs to its nearest block ancestor only, so a block nested in another (a
+    ``<p>`` inside a list item, or the chains of unclosed ``<p>`` that legacy HTML is made of,
+    which the parser nests) is never read twice: one walk over the tree, linear in its size,
+    with an explicit stack (no recursion, however deep the nesting)."""
+    from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
     lines = _Lines(text)
     soup = BeautifulSoup(text, "html.parser")
+    owned: list[tuple[Tag, list[str]]] = []
+    stack: list[tuple[object, list[str] | None]] = [(soup, None)]
+    while stack:
+        node, parts = stack.pop()
+        if isinstance(node, NavigableString):
+            if parts is not None and type(node) in (NavigableString, CData):
+                parts.append(str(node))
+            continue
+        if not isinstance(node, Tag):
+            continue
+        if node.name in _HTML_BLOCKS:
+            parts = []
+            owned.append((node, parts))
+        stack.extend((child, parts) for child in reversed(node.contents))
+    starts = [lines.offset((tag.sourceline or 1) - 1) + (tag.sourcepos or 0) for tag, _ in owned]
     blocks: list[Block] = []
-    for tag in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "dd"]):
-        if tag.name in ("li", "dd") and tag.find(["p", "ul", "ol"]) is not None:
-            # the nested paragraphs/items carry the text; keep the item's own text only if any
-            own = _clean("".join(s for s in tag.find_all(string=True, recursive=False)))
-            if not own:
-                continue
-            content = own
-        else:
-            content = _clean(tag.get_text(" "))
+    for i, (tag, parts) in enumerate(owned):
+        content = _clean(" ".join(parts))
         if not content:
             continue
+        start = starts[i]
+        # the block ends at its closing tag, looked for only up to the next block's start
+        # (an unclosed <p> has none: searching the rest of the text each time is quadratic)
+        limit = starts[i + 1] if i + 1 < len(starts) and starts[i + 1] > start else len(text)
+        close = text.find(f"</{tag.name}", start, limit)
+        end = close + len(tag.name) + 3 if close >= 0 else min(limit, start + len(content))
         line = tag.sourceline or 1
-        start = lines.offset(line - 1) + (tag.sourcepos or 0)
-        close = text.find(f"</{tag.name}", start)
-        end = close + len(tag.name) + 3 if close >= 0 else start + len(content)
         if tag.name.startswith("h"):
             blocks.append(Block("heading", content, start, end, line, int(tag.name[1])))
         else:
@@ -177,12 +220,15 @@ def _html_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def _pdf_text(path: Path) -> tuple[str, list[int]]:
+def _pdf_text(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> tuple[str, list[int]]:
+    import io
+
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    data = _read_limited(path, max_bytes)
     try:
-        reader = PdfReader(str(path))
+        reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(diagnostic("RA151", path=str(path), reason="the PDF is encrypted"))
         pages = [page.extract_text() or "" for page in reader.pages]
@@ -237,12 +283,42 @@ def _clauses(blocks: Iterable[Block], document: str) -> list[Clause]:
 
 def _blocks(text: str, fmt: str, document: str) -> list[Block]:
     if fmt == "markdown":
-        return _markdown_blocks(text)
-    if fmt == "html":
-        return _html_blocks(text)
-    if fmt == "text":
-        return _text_blocks(text)
-    raise DocumentError(diagnostic("RA150", path=document, suffix=fmt))
+        blocks = _markdown_blocks(text)
+    elif fmt == "html":
+        blocks = _html_blocks(text)
+    elif fmt == "text":
+        blocks = _text_blocks(text)
+    else:
+        raise DocumentError(diagnostic("RA150", path=document, suffix=fmt))
+    return _within_limits(blocks, document)
+
+
+def _within_limits(blocks: list[Block], document: str) -> list[Block]:
+    long = [b for b in blocks if len(b.text) > MAX_BLOCK_CHARS]
+    if long:
+        raise DocumentError([diagnostic("RA154", file=document, line=b.line, chars=len(b.text),
+                                        limit=MAX_BLOCK_CHARS) for b in long[:5]])
+    return blocks
+
+
+def _read_limited(p: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refused (RA153) past ``max_bytes`` without reading more than that."""
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise DocumentError(diagnostic("RA001", path=str(p), reason=exc.strerror or str(exc))) from None
+    if len(data) > max_bytes:
+        raise DocumentError(diagnostic("RA153", path=str(p), size=_size(p, len(data)),
+                                       limit=max_bytes))
+    return data
+
+
+def _size(p: Path, at_least: int) -> str:
+    try:
+        return str(p.stat().st_size)
+    except OSError:
+        return f"over {at_least - 1}"
 
 
 def ingest_text(text: str, *, document: str, fmt: str) -> list[Clause]:
@@ -271,8 +347,9 @@ class Document:
 
 
 def load_document(path: str | Path, *, document_name: str | None = None,
-                  fmt: str | None = None) -> Document:
-    """Read a policy document; raises :class:`DocumentError` with a code."""
+                  fmt: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES) -> Document:
+    """Read a policy document of at most ``max_bytes``; raises :class:`DocumentError` with a
+    code."""
     p = Path(path)
     name = document_name or p.name
     fmt = fmt or FORMATS.get(p.suffix.lower())
@@ -281,16 +358,14 @@ def load_document(path: str | Path, *, document_name: str | None = None,
     if not p.is_file():
         raise DocumentError(diagnostic("RA001", path=str(p), reason="no such file"))
     if fmt == "pdf":
-        text, page_starts = _pdf_text(p)
-        blocks = _text_blocks(text, page_starts)
+        text, page_starts = _pdf_text(p, max_bytes)
+        blocks = _within_limits(_text_blocks(text, page_starts), name)
     else:
         try:
-            text = p.read_bytes().decode("utf-8-sig")
+            text = _read_limited(p, max_bytes).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DocumentError(diagnostic("RA151", path=str(p), reason=f"not UTF-8 ({exc.reason} "
                                            f"at byte {exc.start})")) from None
-        except OSError as exc:
-            raise DocumentError(diagnostic("RA001", path=str(p), reason=exc.strerror or str(exc))) from None
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         blocks = _blocks(text, fmt, name)
     clauses = _clauses(blocks, name)
@@ -300,7 +375,34 @@ def load_document(path: str | Path, *, document_name: str | None = None,
     return Document(path=name, text=text, clauses=clauses, title=h1[0].text if h1 else "")
 
 
+def place_document(path: str | Path, folder: str | Path, *, replace: bool = False) -> Path:
+    """The document where a spec in ``folder`` may cite it: itself when it lies inside
+    ``folder``, else a copy beside the spec (a spec's ``policy.source`` must stay inside the
+    spec's root). An existing different file of that name is replaced only with ``replace``
+    (``RA003`` otherwise)."""
+    from rulealign.fileio import atomic_write_bytes
+
+    src, root = Path(path).resolve(), Path(folder).resolve()
+    if src.is_relative_to(root):
+        return src
+    data = _read_limited(src, MAX_DOCUMENT_BYTES)
+    target = root / src.name
+    if target.exists():
+        try:
+            same = target.read_bytes() == data
+        except OSError:
+            same = False
+        if same:
+            return target
+        if not replace:
+            raise DocumentError(diagnostic("RA003", path=str(target), reason=(
+                f"a copy of '{path}' goes there (a spec cites documents inside its folder), "
+                "and a different file of that name exists")))
+    atomic_write_bytes(target, data)
+    return target
+
+
 def ingest_document(path: str | Path, *, document_name: str | None = None,
-                    fmt: str | None = None) -> list[Clause]:
+                    fmt: str | None = None, max_bytes: int = MAX_DOCUMENT_BYTES) -> list[Clause]:
     """Clauses of a policy document; raises :class:`DocumentError` with a code."""
-    return load_document(path, document_name=document_name, fmt=fmt).clauses
+    return load_document(path, document_name=document_name, fmt=fmt, max_bytes=max_bytes).clauses

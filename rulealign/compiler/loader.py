@@ -8,6 +8,7 @@ form that raises :class:`SpecError`.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import types
 import typing
@@ -29,6 +30,7 @@ from rulealign.compiler.models import (
     RuleException,
     Term,
 )
+from rulealign.compiler.patterns import PROBE_TIMEOUT_S, compile_pattern, slow_probe
 from rulealign.compiler.spec_format import (
     FORMAT_MAJOR,
     FORMAT_MINOR,
@@ -41,6 +43,9 @@ from rulealign.compiler.yaml_marks import MAX_BYTES, MarkedYAML, load_yaml
 from rulealign.errors import Diagnostic, RulealignError, SpecError, diagnostic, did_you_mean
 
 _ID_RE = re.compile(ID_PATTERN)
+#: An absolute IRI as RDF serialisers accept it (RFC 3987's scheme, then no character that
+#: N-Triples and Turtle cannot write inside <...>).
+_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f-\x9f]+")
 _UNION_TAGS = {"sentence", "structured"}
 
 
@@ -256,6 +261,32 @@ def _at(marked: MarkedYAML, path: tuple[str | int, ...], key: bool = False) -> d
     return {"file": marked.file, "line": line, "col": col}
 
 
+def _shown(path: str, limit: int = 120) -> str:
+    text = path.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _confined(base: Path, rel: str, root: Path) -> tuple[Path | None, str | None]:
+    """``rel`` (from a spec in ``base``) resolved, symlinks followed, if it stays inside
+    ``root``; else ``(None, "outside")``, or ``(None, why)`` for a name no file can have."""
+    if "\0" in rel:
+        return None, "the path contains a NUL character"
+    try:
+        target = (base / rel).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:  # too long, a symlink loop
+        return None, f"not a usable path ({exc.__class__.__name__})"
+    if not target.is_relative_to(root):
+        return None, "outside"
+    return target, None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system
+        return False
+
+
 def _read_all(path: Path, root: Path, max_bytes: int) -> tuple[list[SpecUnit], list[Diagnostic]]:
     units: list[SpecUnit] = []
     diags: list[Diagnostic] = []
@@ -272,13 +303,15 @@ def _read_all(path: Path, root: Path, max_bytes: int) -> tuple[list[SpecUnit], l
             diags.append(diagnostic("RA124", **unit.at(("policy",), key=True)))
         for i, inc in enumerate(unit.spec.include):
             where = unit.at(("include", i))
-            target = (p.parent / inc).resolve()
-            if not target.is_relative_to(root):
-                diags.append(diagnostic("RA118", **where, path=inc, root=_display(root)))
+            target, problem = _confined(p.parent, inc, root)
+            if problem == "outside":
+                diags.append(diagnostic("RA118", **where, path=_shown(inc), root=_display(root)))
+            elif target is None:
+                diags.append(diagnostic("RA119", **where, path=_shown(inc), reason=problem))
             elif target in chain or target == p:
-                diags.append(diagnostic("RA119", **where, path=inc, reason="include cycle"))
-            elif not target.is_file():
-                diags.append(diagnostic("RA119", **where, path=inc, reason="no such file"))
+                diags.append(diagnostic("RA119", **where, path=_shown(inc), reason="include cycle"))
+            elif not _is_file(target):
+                diags.append(diagnostic("RA119", **where, path=_shown(inc), reason="no such file"))
             elif target not in seen:
                 visit(target, (*chain, p))
 
@@ -329,6 +362,11 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
     term_ids, rule_ids = refs.terms.keys(), refs.rules.keys()
     for unit in units:
         for i, term in enumerate(unit.spec.terms):
+            for j, iri in enumerate(term.iri):
+                if not _IRI.fullmatch(iri):
+                    diags.append(diagnostic("RA109", **unit.at(("terms", i, "iri", j)), reason=(
+                        f"term '{term.id}': {iri[:80]!r} is not an absolute IRI (a scheme such "
+                        "as 'https:', then no spaces, control characters or <>\"{}|\\^`)")))
             for rel in ("broader", "narrower"):
                 for j, other in enumerate(getattr(term, rel)):
                     if not refs.has_term(other):
@@ -362,6 +400,11 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
                     diags.append(diagnostic("RA109", **unit.at((*base, "conditions", j, "value")),
                                             reason=f"rule '{rule.id}': operator '{cond.op.value}' "
                                                    f"needs a number, got {cond.value!r}"))
+                values = cond.value if isinstance(cond.value, list) else [cond.value]
+                if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+                    diags.append(diagnostic("RA109", **unit.at((*base, "conditions", j, "value")),
+                                            reason=f"rule '{rule.id}': a threshold must be a "
+                                                   f"finite number, got {cond.value!r}"))
             named: list[tuple[tuple[str | int, ...], str, str]] = [
                 (("exceptions", j, "rule"), e.rule, "an exception")
                      for j, e in enumerate(rule.exceptions) if not isinstance(e, str) and e.rule]
@@ -375,14 +418,28 @@ def _check_refs(units: list[SpecUnit], refs: _Refs) -> list[Diagnostic]:
             for j, check in enumerate(rule.checks):
                 for kind, value in check.kinds():
                     if kind.value in ("regex", "not_regex"):
-                        try:
-                            re.compile(value)
-                        except re.error as exc:
-                            diags.append(diagnostic("RA121", **unit.at((*base, "checks", j)),
-                                                    index=j + 1, rule=rule.id,
-                                                    reason=f"bad regular expression: {exc}"))
+                        diags += _pattern_diagnostics(str(value), unit.at((*base, "checks", j)),
+                                                      j + 1, rule.id)
     diags += _term_cycles(refs)
     return diags
+
+
+def _pattern_diagnostics(pattern: str, at: dict[str, Any], index: int,
+                         rule: str) -> list[Diagnostic]:
+    """RA121 for a pattern that does not compile, RA127 for one that backtracks
+    catastrophically on a short adversarial text (it would stall every audit)."""
+    try:
+        compile_pattern(pattern)
+        probe = slow_probe(pattern)
+    except ValueError as exc:
+        return [diagnostic("RA121", **at, index=index, rule=rule,
+                           reason=f"bad regular expression: {exc}")]
+    if probe is None:
+        return []
+    shown = repr(probe if len(probe) <= 24 else probe[:20] + "…" + probe[-3:])
+    return [diagnostic("RA127", **at, index=index, rule=rule,
+                       pattern=pattern if len(pattern) <= 80 else pattern[:79] + "…",
+                       timeout=PROBE_TIMEOUT_S, chars=len(probe), probe=shown)]
 
 
 def _check_authorities(units: list[SpecUnit]) -> list[Diagnostic]:
@@ -501,11 +558,14 @@ def _build(units: list[SpecUnit], root: Path) -> tuple[Policy | None, list[Diagn
     if header.source:
         from rulealign.compiler.ingest import ingest_document
 
-        src = (head.path.parent / header.source).resolve()
-        if not src.is_file():
+        src, problem = _confined(head.path.parent, header.source, root)
+        if problem == "outside":
+            return None, [*diags, diagnostic("RA128", **head.at(("policy", "source")),
+                                             path=_shown(header.source), root=_display(root))]
+        if src is None or not _is_file(src):
             return None, [*diags, diagnostic("RA120", **head.at(("policy", "source")),
-                                             path=header.source)]
-        rel = str(src.relative_to(root)) if src.is_relative_to(root) else str(src)
+                                             path=_shown(header.source))]
+        rel = str(src.relative_to(root))
         try:
             doc_clauses = ingest_document(src, document_name=rel)
         except RulealignError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -98,6 +99,9 @@ class Condition(Contract):
             raise ValueError("a structured condition needs all of 'term', 'op' and 'value'")
         if not structured and not self.text:
             raise ValueError("a condition needs 'text', or 'term', 'op' and 'value'")
+        values = self.value if isinstance(self.value, list) else [self.value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ValueError("a condition's value must be a finite number (not NaN or infinity)")
         return self
 
     @property

@@ -4,7 +4,8 @@ The tree is built straight from libyaml's event stream (``CSafeLoader`` when PyY
 it, the pure-Python ``SafeLoader`` otherwise), never from PyYAML's composer: that one
 recurses per nesting level and crashes the interpreter on deeply nested input. Only the
 safe scalar types are constructed (no Python objects). Limits guard against huge files,
-deep nesting and alias bombs; every problem is a coded :class:`SpecError`.
+deep nesting and alias bombs (counted in values and in characters of text, aliases each
+time they are used); every problem is a coded :class:`SpecError`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ _COLLECTION_TAGS = {None, "!", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 MAX_BYTES = 20_000_000
 MAX_DEPTH = 64
 MAX_NODES = 5_000_000
+#: Characters of text the document may expand to, aliases counted each time they are used
+#: (one long string merged into every rule passes a node count and fills gigabytes).
+MAX_CHARS = 50_000_000
 
 
 @dataclass
@@ -75,24 +79,31 @@ def _scalar(loader: Any, event: Any) -> Any:
 
 
 class _Builder:
-    def __init__(self, text: str, file: str, max_depth: int, max_nodes: int):
+    def __init__(self, text: str, file: str, max_depth: int, max_nodes: int,
+                 max_chars: int = MAX_CHARS):
         self.loader = _Loader(text)
         self.file = file
         self.max_depth = max_depth
         self.max_nodes = max_nodes
+        self.max_chars = max_chars
         self.out = MarkedYAML(data=None, file=file)
-        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.anchors: dict[str, tuple[Any, int, int]] = {}
         self.nodes = 0
+        self.chars = 0
         self.problems: list[Diagnostic] = []
 
     def fail(self, code: str, mark: Mark, **fields: Any) -> SpecError:
         return SpecError(diagnostic(code, file=self.file, line=mark[0], col=mark[1], **fields))
 
-    def count(self, n: int, mark: Mark) -> None:
+    def count(self, n: int, mark: Mark, chars: int = 0) -> None:
         self.nodes += n
+        self.chars += chars
         if self.nodes > self.max_nodes:
             raise self.fail("RA105", mark, reason=f"document expands to more than {self.max_nodes} "
                                                   "values (alias expansion?)")
+        if self.chars > self.max_chars:
+            raise self.fail("RA105", mark, reason=f"document expands to more than {self.max_chars} "
+                                                  "characters of text (alias expansion?)")
 
     def build(self) -> MarkedYAML:
         ld = self.loader
@@ -104,7 +115,7 @@ class _Builder:
                 return self.out
             # DocumentStart
             first = ld.get_event()
-            self.out.data, _ = self.node(first, (), 1)
+            self.out.data, _, _ = self.node(first, (), 1)
             ld.get_event()  # DocumentEnd
             nxt = ld.get_event()
             if not isinstance(nxt, yaml.StreamEndEvent):
@@ -123,8 +134,8 @@ class _Builder:
             raise SpecError(self.problems)
         return self.out
 
-    def node(self, ev: Any, path: Path, depth: int) -> tuple[Any, int]:
-        """Build the value that starts with ``ev``; returns (value, node count)."""
+    def node(self, ev: Any, path: Path, depth: int) -> tuple[Any, int, int]:
+        """Build the value that starts with ``ev``; returns (value, node count, characters)."""
         mark = _mark(ev)
         if depth > self.max_depth:
             raise self.fail("RA105", mark, reason=f"nesting deeper than {self.max_depth} levels")
@@ -132,41 +143,42 @@ class _Builder:
         if isinstance(ev, yaml.AliasEvent):
             if ev.anchor not in self.anchors:
                 raise self.fail("RA102", mark, reason=f"unknown alias '*{ev.anchor}'")
-            value, size = self.anchors[ev.anchor]
-            self.count(size, mark)
-            return value, size
+            value, size, chars = self.anchors[ev.anchor]
+            self.count(size, mark, chars)
+            return value, size, chars
         tag = getattr(ev, "tag", None)
         if not isinstance(ev, yaml.ScalarEvent) and tag not in _COLLECTION_TAGS:
             raise self.fail("RA102", mark, reason=f"tag {tag!r} is not allowed in a spec")
         if isinstance(ev, yaml.ScalarEvent):
-            self.count(1, mark)
-            value, size = _scalar(self.loader, ev), 1
+            self.count(1, mark, len(ev.value))
+            value, size, chars = _scalar(self.loader, ev), 1, len(ev.value)
         elif isinstance(ev, yaml.SequenceStartEvent):
-            value, size = self.sequence(path, depth)
+            value, size, chars = self.sequence(path, depth)
         elif isinstance(ev, yaml.MappingStartEvent):
-            value, size = self.mapping(path, depth)
+            value, size, chars = self.mapping(path, depth)
         else:  # pragma: no cover - the parser guarantees one of the above
             raise self.fail("RA102", mark, reason=f"unexpected {type(ev).__name__}")
         if getattr(ev, "anchor", None):
-            self.anchors[ev.anchor] = (value, size)
-        return value, size
+            self.anchors[ev.anchor] = (value, size, chars)
+        return value, size, chars
 
-    def sequence(self, path: Path, depth: int) -> tuple[list[Any], int]:
+    def sequence(self, path: Path, depth: int) -> tuple[list[Any], int, int]:
         items: list[Any] = []
-        size = 1
+        size, chars = 1, 0
         self.count(1, self.out.marks[path])
         while True:
             ev = self.loader.get_event()
             if isinstance(ev, yaml.SequenceEndEvent):
-                return items, size
-            value, n = self.node(ev, (*path, len(items)), depth + 1)
+                return items, size, chars
+            value, n, c = self.node(ev, (*path, len(items)), depth + 1)
             items.append(value)
             size += n
+            chars += c
 
-    def mapping(self, path: Path, depth: int) -> tuple[dict[Any, Any], int]:
+    def mapping(self, path: Path, depth: int) -> tuple[dict[Any, Any], int, int]:
         result: dict[Any, Any] = {}
         first_seen: dict[Any, Mark] = {}
-        size = 1
+        size, chars = 1, 0
         self.count(1, self.out.marks[path])
         merges: list[Any] = []
         while True:
@@ -182,10 +194,13 @@ class _Builder:
             if isinstance(key, (list, dict)):  # pragma: no cover - scalars only
                 raise self.fail("RA123", kmark, reason="mapping keys must be plain scalars")
             vev = self.loader.get_event()
+            self.count(0, kmark, len(kev.value))
+            chars += len(kev.value)
             if is_merge:
-                value, n = self.node(vev, (*path, "<<"), depth + 1)
+                value, n, c = self.node(vev, (*path, "<<"), depth + 1)
                 merges.extend(value if isinstance(value, list) else [value])
                 size += n
+                chars += c
                 continue
             if key in first_seen:
                 self.problems.append(diagnostic("RA106", file=self.file, line=kmark[0],
@@ -193,19 +208,21 @@ class _Builder:
                                                 first_line=first_seen[key][0]))
             first_seen[key] = kmark
             self.out.key_marks[(*path, key)] = kmark
-            value, n = self.node(vev, (*path, key), depth + 1)
+            value, n, c = self.node(vev, (*path, key), depth + 1)
             result[key] = value
             size += n
+            chars += c
         for merged in merges:
             if not isinstance(merged, dict):
                 raise self.fail("RA102", self.out.marks[path], reason="'<<' merges mappings only")
             for k, v in merged.items():
                 result.setdefault(k, v)
-        return result, size
+        return result, size, chars
 
 
 def load_yaml(text: str | bytes, file: str, *, max_bytes: int = MAX_BYTES,
-              max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> MarkedYAML:
+              max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES,
+              max_chars: int = MAX_CHARS) -> MarkedYAML:
     """Parse one YAML document safely, keeping marks; raise :class:`SpecError` on any problem."""
     size = len(text.encode("utf-8") if isinstance(text, str) else text)
     if size > max_bytes:
@@ -225,4 +242,4 @@ def load_yaml(text: str | bytes, file: str, *, max_bytes: int = MAX_BYTES,
         line = text[:bad].count("\n") + 1
         raise SpecError(diagnostic("RA101", file=file, line=line, col=1,
                                    reason=f"NUL character at offset {bad}"))
-    return _Builder(text, file, max_depth, max_nodes).build()
+    return _Builder(text, file, max_depth, max_nodes, max_chars).build()

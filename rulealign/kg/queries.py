@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,42 @@ NAMED: dict[str, tuple[str, str | None, str]] = {
 }
 
 
+def _remote_parts(node: Any) -> list[str]:
+    """What in a parsed query would make rdflib fetch from the network: ``SERVICE`` patterns
+    and ``FROM``/``FROM NAMED`` graphs (which rdflib loads by URL)."""
+    from rdflib.plugins.sparql.parserutils import CompValue
+
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, CompValue):
+            if n.name == "ServiceGraphPattern":
+                found.append(f"SERVICE <{dict.get(n, 'term')}>")
+            elif n.name == "DatasetClause":
+                named = "named" in n
+                found.append(f"FROM {'NAMED ' if named else ''}"
+                             f"<{dict.get(n, 'named' if named else 'default')}>")
+            stack.extend(n.values())
+        elif isinstance(n, (list, tuple)):
+            stack.extend(n)
+    return found
+
+
 def run_sparql(graph: Graph, query: str, bindings: dict[str, Any] | None = None) -> Result:
+    """Run ``query`` on ``graph`` alone: a query that would reach the network (``SERVICE``,
+    ``FROM``) is refused with RA207 before anything is fetched."""
+    from rdflib.plugins.sparql import prepareQuery
+
     try:
-        return graph.query(PREFIXES + query, initBindings=bindings or {})
+        prepared = prepareQuery(PREFIXES + query)
+    except Exception as exc:  # rdflib raises pyparsing and other errors for bad queries
+        raise GraphError(diagnostic("RA203", reason=str(exc).splitlines()[0])) from None
+    remote = _remote_parts(prepared.algebra)
+    if remote:
+        raise GraphError(diagnostic("RA207", what=", ".join(dict.fromkeys(remote))))
+    try:
+        return graph.query(prepared, initBindings=bindings or {})
     except Exception as exc:  # rdflib raises pyparsing and other errors for bad queries
         raise GraphError(diagnostic("RA203", reason=str(exc).splitlines()[0])) from None
 
@@ -76,6 +110,28 @@ def result_rows(result: Result) -> tuple[list[str], list[list[str]]]:
     headers = [str(v) for v in (result.vars or [])]
     rows = [[("" if v is None else str(v)) for v in row] for row in result]  # type: ignore[union-attr]
     return headers, rows
+
+
+#: Characters XML 1.0 cannot carry at all, not even as character references.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(value: Any) -> Any:
+    """A string attribute as XML can hold it: each character XML forbids shown as its escape."""
+    if not isinstance(value, str):
+        return value
+    return _NOT_XML.sub(lambda m: m.group(0).encode("unicode_escape", "backslashreplace")
+                        .decode("ascii"), value)
+
+
+def _xml_safe(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """``g`` with node ids and every string attribute fit for GraphML (XML 1.0)."""
+    out: nx.MultiDiGraph = nx.MultiDiGraph(**{k: _xml_text(v) for k, v in g.graph.items()})
+    for n, data in g.nodes(data=True):
+        out.add_node(_xml_text(n), **{k: _xml_text(v) for k, v in data.items()})
+    for u, v, data in g.edges(data=True):
+        out.add_edge(_xml_text(u), _xml_text(v), **{k: _xml_text(x) for k, x in data.items()})
+    return out
 
 
 def analysis_view(pg: PolicyGraph) -> nx.MultiDiGraph:
@@ -120,7 +176,7 @@ def export(pg: PolicyGraph, path: str | Path, fmt: str | None = None) -> Path:
         raise GraphError(diagnostic("RA206", fmt=name, suggestion=did_you_mean(name, FORMATS)))
     kind = FORMATS[name]
     if kind == "graphml":
-        text = "\n".join(nx.generate_graphml(analysis_view(pg)))
+        text = "\n".join(nx.generate_graphml(_xml_safe(analysis_view(pg))))
     else:
         text = pg.rdf.serialize(format=kind)
     return atomic_write_text(p, text)

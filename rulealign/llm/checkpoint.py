@@ -66,18 +66,41 @@ class ModelRef:
     default: bool = False
 
 
-def _checkpoint_hash(path: Path) -> str:
-    """A cheap, stable identity for a local checkpoint: its config and weight file
-    names, sizes and modification times (hashing gigabytes of weights is not cheap)."""
-    marker = path / _MARKER
-    if marker.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            return str(json.loads(marker.read_text())["hash"])
+#: The files that make a checkpoint what it is: config, weights, tokenizer, chat template, code.
+_IDENTITY_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".tiktoken", ".py",
+                      ".jinja", ".gguf", ".pt", ".pth")
+
+
+def cached_file_sha256(path: Path, cache: Path | None = None) -> str:
+    """SHA-256 of a file's contents, computed once per version of the file: the digest is
+    remembered under a key of its device, inode, size and nanosecond modification and change
+    times (a change time cannot be set back), so a checkpoint is hashed whole only once."""
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0"
+                         f"{st.st_mtime_ns}\0{st.st_ctime_ns}".encode()).hexdigest()
+    memo = (cache or cache_dir()) / "file-sha256" / key
+    with contextlib.suppress(OSError):
+        digest = memo.read_text().strip()
+        if len(digest) == 64:
+            return digest
+    digest = file_sha256(path)
+    with contextlib.suppress(OSError):
+        from rulealign.fileio import atomic_write_text
+
+        atomic_write_text(memo, digest)
+    return digest
+
+
+def _checkpoint_hash(path: Path, cache: Path | None = None) -> str:
+    """A checkpoint's identity: the SHA-256 of the contents of its config, weight and
+    tokenizer files (each hashed once per version of the file, see
+    :func:`cached_file_sha256`). Not names, sizes and times (two different weight files can
+    share them), nor a marker file (one copied into another folder would lend it its
+    identity): a cache keyed by this never serves another model's results."""
     parts = []
     for item in sorted(path.iterdir()):
-        if item.is_file() and (item.suffix in (".json", ".safetensors", ".bin", ".model")):
-            st = item.stat()
-            parts.append(f"{item.name}:{st.st_size}:{int(st.st_mtime)}")
+        if item.name != _MARKER and item.is_file() and item.suffix in _IDENTITY_SUFFIXES:
+            parts.append(f"{item.name}:{cached_file_sha256(item, cache)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -140,7 +163,7 @@ def resolve_model(model: str | Path = DEFAULT_MODEL, *, cache: Path | None = Non
     if not (path / "config.json").is_file():
         raise ModelError(diagnostic("RA301", model=str(model), reason="no config.json in it"))
     path = path.resolve()
-    return ModelRef(path, path.name, _checkpoint_hash(path))
+    return ModelRef(path, path.name, _checkpoint_hash(path, cache))
 
 
 def cpu_has_bf16() -> bool:

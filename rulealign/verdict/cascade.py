@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rulealign.verdict.checks import failed_checks
+from rulealign.verdict.checks import unmet_checks
 from rulealign.verdict.llm_judge import AskJudge, judge_prompt
 from rulealign.verdict.models import Case, Verdict
 from rulealign.verdict.small_judge import SmallJudge
@@ -21,7 +21,8 @@ def decide(cases: Sequence[Case], *, small: SmallJudge | None = None,
 
     1. no reply: undecided;
     2. a failed programmatic check on a prompt not known to lie outside the rule proves a
-       violation (checks that pass prove nothing: they cover part of a rule);
+       violation (checks that pass prove nothing: they cover part of a rule); a check that
+       could not run (RA604, a pattern over its time budget) leaves the reply undecided;
     3. the small judge's label and probability;
     4. where ``llm`` is given and the small judge is absent or below ``unsure``, the LLM
        judge decides;
@@ -36,11 +37,16 @@ def decide(cases: Sequence[Case], *, small: SmallJudge | None = None,
         if not c.reply.strip():
             out[i] = Verdict(label="undecided", by="none", rationale="no answer")
             continue
-        failed = failed_checks(c.rules, c.reply) if c.side != "outside" else []
+        unmet = unmet_checks(c.rules, c.reply) if c.side != "outside" else []
+        failed = [f for f in unmet if f.failed]
         if failed:
             out[i] = Verdict(label="violates", by="check", confidence=1.0,
                              clause=c.rule.clause_ids[0] if c.rule.clause_ids else None,
                              rationale="; ".join(f.detail for f in failed)[:300])
+            continue
+        if unmet:  # a check that could not run (a timed-out pattern) decides nothing
+            out[i] = Verdict(label="undecided", by="check", rationale="; ".join(
+                f"{f.code} {f.detail}" for f in unmet)[:300])
             continue
         to_small.append(i)
     to_llm: list[int] = []

@@ -4,6 +4,11 @@ A check states what a *compliant* response satisfies: ``not_regex`` must not mat
 ``required_phrase`` must appear, ``max_words`` is not exceeded, and so on. A response
 violates the rule when any applicable check fails. Checks never need a model, so they are
 exact, fast and the first verdict the audit trusts.
+
+Regular expressions run on the ``regex`` engine with a time budget (``REGEX_TIMEOUT_S``):
+a pattern that backtracks catastrophically on some answer ends as a check with status
+``error`` and code RA604 (recorded and counted, never a hang, and never taken as proof of a
+violation).
 """
 
 from __future__ import annotations
@@ -15,8 +20,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rulealign.compiler.models import Check, CheckKind, Rule
+from rulealign.compiler.patterns import compile_pattern
+from rulealign.errors import diagnostic
 
-Status = Literal["pass", "fail", "skipped"]
+Status = Literal["pass", "fail", "skipped", "error"]
+
+#: Time budget of one regex check on one text (seconds).
+REGEX_TIMEOUT_S = 0.25
 
 _SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+|$)")
 _EN_STOPWORDS = frozenset(["the", "a", "an", "and", "or", "but", "of", "to", "in", "on", "for", "with", "is", "are", "was", "were", "be", "been", "it", "this", "that", "you", "your", "we", "our", "i", "my", "me", "not", "can", "will", "would", "should", "may", "please", "thank", "thanks"])
@@ -27,10 +37,20 @@ class CheckResult:
     kind: str
     status: Status
     detail: str
+    code: str | None = None  # the error code of a check that could not run (status "error")
 
     @property
     def failed(self) -> bool:
         return self.status == "fail"
+
+    @property
+    def errored(self) -> bool:
+        return self.status == "error"
+
+
+def _bounded_search(pattern: str, text: str, timeout: float) -> bool:
+    """Whether ``pattern`` matches somewhere in ``text``; ``TimeoutError`` past ``timeout``."""
+    return compile_pattern(pattern).search(text, timeout=timeout) is not None
 
 
 def _words(text: str) -> list[str]:
@@ -46,11 +66,16 @@ def _is_english(text: str) -> bool:
     return ascii_share > 0.9 and (stop_share > 0.15 or len(words) < 4)
 
 
-def run_check(check: Check, response: str) -> CheckResult:
+def run_check(check: Check, response: str, *, timeout: float = REGEX_TIMEOUT_S) -> CheckResult:
     kind, value = check.kind, check.value
     text = response
     if kind in (CheckKind.REGEX, CheckKind.NOT_REGEX):
-        found = re.search(str(value), text) is not None
+        try:
+            found = _bounded_search(str(value), text, timeout)
+        except TimeoutError:
+            d = diagnostic("RA604", kind=kind.value, pattern=_clip(str(value)), chars=len(text),
+                           timeout=timeout)
+            return CheckResult(kind.value, "error", d.message, code=d.code)
         ok = found if kind == CheckKind.REGEX else not found
         detail = f"/{value}/ {'matches' if found else 'does not match'}"
     elif kind in (CheckKind.CONTAINS, CheckKind.NOT_CONTAINS, CheckKind.REQUIRED_PHRASE):
@@ -85,6 +110,10 @@ def run_check(check: Check, response: str) -> CheckResult:
     return CheckResult(kind.value, "pass" if ok else "fail", detail)
 
 
+def _clip(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def run_checks(rule: Rule, response: str) -> list[CheckResult]:
     return [run_check(c, response) for c in rule.checks]
 
@@ -97,3 +126,10 @@ def failed_checks(rules: Sequence[Rule], response: str) -> list[CheckResult]:
     inside); passing checks prove nothing (they cover part of a rule), so such a response
     goes to the judge."""
     return [r for rule in rules for r in run_checks(rule, response) if r.failed]
+
+
+def unmet_checks(rules: Sequence[Rule], response: str) -> list[CheckResult]:
+    """The checks of ``rules`` that ``response`` fails or that could not decide on it (a
+    regex past its time budget, RA604), in one pass. A failure proves a violation; an error
+    proves nothing either way, so callers record such an item as undecided, with the code."""
+    return [r for rule in rules for r in run_checks(rule, response) if r.failed or r.errored]

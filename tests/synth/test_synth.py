@@ -15,6 +15,7 @@ import pytest
 from rulealign.compiler.loader import load_policy
 from rulealign.compiler.models import Operator
 from rulealign.kg.build import build_graph
+from rulealign.synth import agents as A
 from rulealign.synth.export import coverage, export
 from rulealign.synth.filters import NearDuplicates, degenerate
 from rulealign.synth.pipeline import SynthSettings, synthesize
@@ -70,7 +71,7 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
         assert ex.provenance.spec_hash == policy.content_hash()
         assert set(ex.rule_ids) <= set(ex.provenance.rule_hashes)
         assert ex.provenance.backend == "spec" or ex.provenance.templates["verifier"] == \
-            "verifier-v3"
+            A.VERIFIER.version
     for ex in result.pairs:
         if ex.scenario.axis == "labelled":  # written by the spec's author
             continue
