@@ -56,6 +56,7 @@ bench: setup
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_synth.py
 	$(PY) bench/bench_audit.py
+	$(PY) bench/bench_judge.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

