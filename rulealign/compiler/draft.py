@@ -92,7 +92,7 @@ def _definition(sentence: str) -> tuple[str, str] | None:
     m = _DEFINITION.match(sentence.strip()) or _DEFINES.search(sentence.strip())
     if not m:
         return None
-    term = m.group("term").strip(" \"'“”")
+    term = re.sub(r"^(?:a|an|the)\s+", "", m.group("term").strip(" \"'“”"), flags=re.I)
     if not term or len(term.split()) > 5 or term.lower() in ("this", "it", "that", "which", "this code"):
         return None
     return term, m.group("def").strip()

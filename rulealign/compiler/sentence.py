@@ -259,8 +259,9 @@ def _action_end(doc: Any, j: int, end: int, thr_starts: set[int], limit: int = 1
         if tok.text == ",":
             nxt = doc[k + 1].lower_ if k + 1 < end else ""
             after = doc[k + 2].lower_ if k + 2 < end else ""
+            verbs_only = all(t.is_punct or t.lower_ in IMPERATIVE_VERBS for t in doc[j:k])
             coordinated_clause = after in PRONOUN_SUBJECTS or after in MODALS or after in _ACTION_STOP \
-                or after in IMPERATIVE_VERBS or after in ("do", "never", "don't", "try")
+                or (after in IMPERATIVE_VERBS and not verbs_only) or after in ("do", "never", "don't", "try")
             if (nxt in _COMMA_STOP and not (nxt in ("and", "or") and not coordinated_clause)) \
                     or nxt in PRONOUN_SUBJECTS or (nxt in IMPERATIVE_VERBS and k - j > 3):
                 break
@@ -408,6 +409,10 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
         actor_tokens = [t for t in doc[ms:span.start] if not t.is_punct and t.lower_ not in DISCOURSE]
         while actor_tokens and actor_tokens[0].lower_ in _DETERMINERS:
             actor_tokens = actor_tokens[1:]
+        for n_tok, t in enumerate(actor_tokens):  # "Leaders are responsible for X and are expected to"
+            if n_tok and (t.lower_ in AUXILIARIES or t.lower_ in MODALS):
+                actor_tokens = actor_tokens[:n_tok]
+                break
         actor = doc[actor_tokens[0].i:actor_tokens[-1].i + 1].text.lower() if actor_tokens else ""
         act_start = span.end
         subject_action = False

@@ -70,12 +70,12 @@ CONCESSIVE = frozenset({"although", "though", "while", "whilst", "whereas", "eve
 CONDITIONAL = frozenset({"if", "when", "whenever", "once", "unless", "provided", "in", "should",
                          "where", "wherever", "before", "after", "during", "until"})
 DISCOURSE = frozenset({"please", "also", "just", "then", "instead", "first", "firstly", "finally",
-                       "additionally", "likewise", "similarly", "again", "so", "and", "but", "or",
+                       "additionally", "likewise", "similarly", "again", "and", "but", "or",
                        "therefore", "thus", "still", "however", "otherwise", "generally",
                        "rather", "ideally", "really", "simply", "kindly", "now", "in",
                        "particular", "general", "short", "of", "course", "above", "especially",
                        "overall", "lastly", "secondly", "thirdly", "next", "further",
-                       "furthermore", "moreover", "as", "such", "always", "do"})
+                       "furthermore", "moreover", "such", "always", "do"})
 
 
 def imperative_verb(word: str, following: list[str]) -> bool:
