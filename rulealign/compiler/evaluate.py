@@ -169,3 +169,27 @@ def score(rules: list[dict[str, Any]], annotation: Annotation) -> Scores:
             else:
                 out.missed.append(g)
     return out
+
+
+def labelled_findings(document_path: str | Path, annotation: Annotation) -> list[tuple[Any, int]]:
+    """Every finding the drafter makes in a document (before any confidence cut), each with 1
+    when it is a real rule read with the right modality, else 0: data to calibrate on."""
+    from rulealign.compiler.draft import draft_findings
+    from rulealign.compiler.ingest import load_document
+
+    out = []
+    for _unit, f in draft_findings(load_document(document_path)):
+        j = judge({"text": f.sentence, "modality": f.modality.value, "action": f.action}, annotation)
+        out.append((f, int(j.real and j.modality_ok)))
+    return out
+
+
+def labelled_sentences(items: list[dict[str, Any]]) -> list[tuple[Any, int]]:
+    """The same from single labelled sentences (``tests/data/deontic_gold.yaml``: ``s``, ``m``)."""
+    from rulealign.compiler.extract import extract_findings
+
+    out = []
+    for item, found in zip(items, extract_findings([i["s"] for i in items]), strict=True):
+        for k, f in enumerate(found):
+            out.append((f, int(k == 0 and f.modality.value == item["m"])))
+    return out

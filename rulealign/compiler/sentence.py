@@ -347,6 +347,7 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
     seg_main = [main_start(doc, s, e) for s, e in segments]
     findings: list[tuple[int, Finding]] = []
     used_segments: set[int] = set()
+    inverted: list[int] = []  # ends of "under no circumstances" markers
 
     def seg_of(i: int) -> int:
         for n, (s, e) in enumerate(segments):
@@ -403,8 +404,9 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
         status = words[-1] in _STATUS_WORDS
         if span.start < ms or _in_subordinate(doc, span.start, ms, status=status) or _epistemic(span, e):
             continue
-        if any(abs(at - span.start) <= 1 for at, _f in findings):
-            continue
+        if any(abs(at - span.start) <= 1 for at, _f in findings) or \
+                any(0 <= span.start - pe <= 1 for pe in inverted):
+            continue  # "Under no circumstances should ...": the modal is part of the first marker
         modality = Modality(label)
         actor_tokens = [t for t in doc[ms:span.start] if not t.is_punct and t.lower_ not in DISCOURSE]
         while actor_tokens and actor_tokens[0].lower_ in _DETERMINERS:
@@ -441,6 +443,16 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
                 actor, act_start = doc[j].lower_, j + 2
             else:
                 actor = "anyone"
+        if words[-1] == "circumstances" and span.end < e and doc[span.end].lower_ in MODALS:
+            inverted.append(span.end)
+            k = span.end + 1
+            while k < min(e, span.end + 6) and doc[k].lower_ not in IMPERATIVE_VERBS:
+                k += 1
+            if k < e and doc[k].lower_ in IMPERATIVE_VERBS:
+                actor = doc[span.end + 1:k].text.lower()
+                for d in _DETERMINERS:
+                    actor = actor.removeprefix(d + " ")
+                act_start = k
         if not actor:
             actor = "unspecified"
         build(modality, float(conf_text), span.text, kind, n, span.start, act_start, actor, subject_action)
