@@ -58,6 +58,8 @@ _AFTER = {("or", "more"): ">=", ("or", "above"): ">=", ("and", "above"): ">=", (
           ("or", "less"): "<=", ("or", "fewer"): "<=", ("or", "under"): "<=", ("and", "below"): "<="}
 
 # (label, base confidence) for each marker pattern family
+_NOT_UNITS = {"may", "must", "shall", "should", "can", "will", "might", "could", "would", "is", "are",
+              "was", "were", "be", "has", "have", "do", "does", "need", "needs", "cannot"}
 _DETERMINERS = {"the", "a", "an", "all", "any", "each", "every", "our", "your", "its", "their",
                 "this", "that", "these", "those"}
 _STATUS_NEG = ["acceptable", "tolerated", "welcome", "allowed", "permitted", "ok", "okay", "appropriate"]
@@ -85,6 +87,7 @@ _PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
          {"LOWER": {"IN": _STATUS_NEG}}],
         [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["unacceptable", "inappropriate"]}}],
         [{"LOWER": "nor"}, {"LOWER": {"IN": ["should", "may", "must", "shall", "can", "will"]}}],
+        [{"LOWER": {"IN": ["agree", "agrees", "undertake", "undertakes"]}}, {"LOWER": "not"}, {"LOWER": "to"}],
     ],
     "prohibition|0.8": [
         [{"LOWER": {"IN": ["should", "ought", "can", "ca", "could", "will", "wo"]}},
@@ -105,6 +108,7 @@ _PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
     ],
     "obligation|0.75": [
         [{"LOWER": {"IN": ["should"]}}],
+        [{"LOWER": {"IN": ["agree", "agrees", "undertake", "undertakes"]}}, {"LOWER": "to"}],
         [{"LOWER": "ought"}, {"LOWER": "to"}],
         [{"LOWER": {"IN": ["has", "have"]}}, {"LOWER": "to"}],
         [{"LOWER": {"IN": ["need", "needs"]}}, {"LOWER": "to"}],
@@ -134,6 +138,8 @@ _PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
     ],
     "permission|0.8": [
         [{"LOWER": "may"}],
+        [{"LOWER": "feel"}, {"LOWER": "free"}, {"LOWER": "to"}],
+        [{"LOWER": "only"}, {"IS_ALPHA": True, "OP": "{1,3}"}, {"LOWER": {"IN": ["can", "may"]}}],
     ],
     "permission|0.55": [
         [{"LOWER": {"IN": _BE}}, {"LOWER": "optional"}],
@@ -201,7 +207,8 @@ def _find_thresholds(doc: Any) -> list[Threshold]:
                 unit, kind, end = "%", "percentage", j + 1
             elif nxt == "per" and j + 1 < n and lower[j + 1] == "cent":
                 unit, kind, end = "%", "percentage", j + 2
-            elif j < n and doc[j].is_alpha and nxt not in _DETERMINERS and nxt not in ("or", "and", "to"):
+            elif j < n and doc[j].is_alpha and nxt not in _DETERMINERS and nxt not in ("or", "and", "to") \
+                    and nxt not in _NOT_UNITS:
                 unit, kind, end = None, f"count_{re.sub(r'[^a-z0-9]+', '_', nxt).strip('_')}", j + 1
             else:
                 unit, kind, end = None, "quantity", i + 1

@@ -136,7 +136,7 @@ def _opens_main(doc: Any, i: int, end: int) -> bool:
     w = doc[j].lower_
     nxt = [doc[k].text for k in range(j + 1, min(j + 4, end))]
     if w in PRONOUN_SUBJECTS or w in ("do", "don't", "never", "always", "it", "there", "this",
-                                      "that", "such", "these", "those", "nothing", "no"):
+                                      "that", "such", "these", "those", "nothing", "no", "feel"):
         return True
     if imperative_verb(w, nxt):
         return True
@@ -195,9 +195,10 @@ def _in_subordinate(doc: Any, at: int, start: int, *, status: bool = False) -> b
             if w == "so" and not (k + 1 < at and doc[k + 1].lower_ == "that"):
                 k -= 1
                 continue
-            if w in ("who", "that", "which", "whom", "whose") and k - start <= 2 and k != start:
+            if w in ("who", "that", "which", "whom", "whose") and k - start <= 2 and k != start \
+                    and at - k > 1:
                 k -= 1
-                continue  # a relative clause in the subject
+                continue  # a relative clause in the subject, its own verb before the marker
             if status and w in ("who", "that", "which") and prev not in REPORTING and k != start:
                 k -= 1
                 continue
@@ -409,12 +410,15 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
             continue  # "Under no circumstances should ...": the modal is part of the first marker
         modality = Modality(label)
         actor_tokens = [t for t in doc[ms:span.start] if not t.is_punct and t.lower_ not in DISCOURSE]
-        while actor_tokens and actor_tokens[0].lower_ in _DETERMINERS:
+        while len(actor_tokens) > 1 and actor_tokens[0].lower_ in _DETERMINERS and \
+                actor_tokens[1].lower_ not in ("who", "that", "which"):
             actor_tokens = actor_tokens[1:]
         for n_tok, t in enumerate(actor_tokens):  # "Leaders are responsible for X and are expected to"
-            if n_tok and (t.lower_ in AUXILIARIES or t.lower_ in MODALS):
+            if n_tok and (t.lower_ in AUXILIARIES or t.lower_ in MODALS or t.lower_ in ("who", "that", "which")):
                 actor_tokens = actor_tokens[:n_tok]
                 break
+        if words[0] == "only" and len(span) > 2:
+            actor_tokens = list(span[1:-1])
         actor = doc[actor_tokens[0].i:actor_tokens[-1].i + 1].text.lower() if actor_tokens else ""
         act_start = span.end
         subject_action = False
@@ -437,6 +441,8 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
                 act_start = k + 1
         if words[0] in ("we", "it") and actor in ("", "we"):
             actor = actor or "we"
+        if actor in ("it", "this", "there"):
+            actor = "anyone"
         if modality is Modality.PROHIBITION and words[-1] in ("tolerate", "allow", "permit", "accept"):
             j = span.end
             if j + 1 < e and doc[j].lower_ in ("anyone", "anybody", "users", "you", "people") and doc[j + 1].lower_ == "to":
@@ -454,7 +460,7 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
                     actor = actor.removeprefix(d + " ")
                 act_start = k
         if not actor:
-            actor = "unspecified"
+            actor = "you" if words[0] == "feel" else "unspecified"
         build(modality, float(conf_text), span.text, kind, n, span.start, act_start, actor, subject_action)
 
     # 2. imperatives, one per clause, at the start of its main clause
@@ -480,6 +486,11 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
             build(Modality.OBLIGATION, 0.72, doc[j:j + 2].text, "imperative", n, j, j + 2, "you")
         elif w == "always" and j + 1 < e and imperative_verb(nxt, following[1:]):
             build(Modality.OBLIGATION, 0.8, "always", "imperative", n, j, j + 1, "you")
+        elif w == "no" and nxt not in ("matter", "one", "longer", "doubt", "need") and j + 1 < e and \
+                doc[j + 1].is_alpha and not any(t.lower_ in MODALS or t.lower_ in AUXILIARIES
+                                                for t in doc[j + 1:e]) and e - j <= 12:
+            build(Modality.PROHIBITION, 0.7, "no", "imperative", n, j, j + 1, "anyone")  # "No spam."
+            pass
         elif imperative_verb(w, following) and not _title_label(doc, j, e) and \
                 not (w in NOUN_LIKE and any(t.lower_ in MODALS for t in doc[j + 1:min(e, j + 16)])) and \
                 not (j > s and doc[j - 1].text[:1].isupper() and doc[j - 1].lower_ not in DISCOURSE):

@@ -52,7 +52,7 @@ research rest review run search set share sign start stay step stop store suppor
 track train turn use view vote wait watch work
 """)
 
-MODALS = frozenset({"must", "shall", "should", "may", "might", "can", "could", "will", "would",
+MODALS = frozenset({"must", "shall", "should", "may", "might", "can", "cannot", "could", "will", "would",
                     "ought", "need", "needs", "wo", "ca", "sha", "'ll", "’ll"})
 AUXILIARIES = frozenset({"is", "are", "am", "was", "were", "be", "been", "being", "has", "have",
                          "had", "do", "does", "did", "'s", "'re", "’s", "’re"})

@@ -164,3 +164,20 @@ def test_more_ways_of_stating_a_rule() -> None:
     assert _one("Note, however, that we do not prohibit the posting of exploit code.") == [
         ("permission", "the posting of exploit code")]
     assert _one("Lock Conversations") == []
+
+
+def test_phrasings_of_community_rules() -> None:
+    def first(sentence: str) -> tuple[str, str, str]:
+        [f] = extract_findings([sentence])[0]
+        return f.modality.value, f.actor, f.action
+
+    assert first("If you have questions, feel free to contact the team.") == ("permission", "you", "contact the team")
+    assert first("No spam or self-promotion.") == ("prohibition", "anyone", "spam or self-promotion")
+    assert first("Only maintainers can merge pull requests.") == ("permission", "maintainers", "merge pull requests")
+    assert first("You agree not to misuse the service.") == ("prohibition", "you", "misuse the service")
+    assert first("Users who are under 13 may not create an account.")[:2] == ("prohibition", "users")
+    assert first("Those who cannot attend may watch the recording.") == ("permission", "those", "watch the recording")
+    assert first("It is not acceptable to harass other members.") == ("prohibition", "anyone", "harass other members")
+    for sentence in ["No matter how you identify yourself, we welcome you.", "Violations may result in a ban.",
+                     "This policy may change at any time.", "Responses can be brief when the user asks."]:
+        assert extract_findings([sentence])[0] == [], sentence
