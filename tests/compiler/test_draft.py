@@ -181,3 +181,11 @@ def test_phrasings_of_community_rules() -> None:
     for sentence in ["No matter how you identify yourself, we welcome you.", "Violations may result in a ban.",
                      "This policy may change at any time.", "Responses can be brief when the user asks."]:
         assert extract_findings([sentence])[0] == [], sentence
+
+
+def test_defect17_newline_in_document_name_stays_inside_the_header_comment(tmp_path: Path) -> None:
+    """Issue 19, defect 17: a newline in the file name must not inject a key into the draft."""
+    name = "evil\nrulealign: 9\n.md"
+    draft, result = _draft(tmp_path, "## Rules\n\nYou must be kind.\n", name)
+    assert result.ok, [str(d) for d in result.diagnostics]
+    assert draft["rulealign"] == 1 and draft["policy"]["source"] == name
