@@ -63,14 +63,15 @@ class Annotation:
         return cls(data["document"], data.get("split", "dev"), sentences)
 
     def match(self, text: str) -> GoldSentence | None:
-        """The annotated sentence a draft's text quotes: the one ending last in it, then the longest."""
+        """The annotated sentence a draft's text quotes: the longest one in it (a short one such
+        as "Be patient" may sit inside a longer sentence), then the one ending last."""
         t = norm(text)
         best, key = None, (-1, -1)
         for g in self.sentences:
             n = norm(g.s)
             at = t.rfind(n) if n else -1
-            if at >= 0 and (at + len(n), len(n)) > key:
-                best, key = g, (at + len(n), len(n))
+            if at >= 0 and (len(n), at + len(n)) > key:
+                best, key = g, (len(n), at + len(n))
         return best
 
 
