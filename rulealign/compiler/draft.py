@@ -44,6 +44,7 @@ _POSITIVE_CUE = re.compile(r"\b(must|shall|should|required|expected|encouraged|w
                            r"please|make\s+sure|ensure|positive|acceptable\s+behaviou?r|rules|"
                            r"responsibilit(?:y|ies)|duties)\b", re.I)
 _PERMISSION_CUE = re.compile(r"\b(may|allowed\s+to|permitted\s+to|free\s+to|entitled|can)\b", re.I)
+_ANAPHORIC = re.compile(r"^(?:this|these|that|those|such|it|they)\b", re.I)
 _TRAILING_PREP = {"to", "at", "from", "by", "with", "either", "via", "in", "on", "of", "for", "about",
                   "through", "following"}
 _STOP = {"the", "a", "an", "to", "of", "and", "or", "any", "all", "your", "their", "our", "its", "be",
@@ -198,35 +199,44 @@ def _inherit(document: Any, unit: _Unit, own: list[Finding],
     lead_clause = next((u.clause for u, _ in lead if u.clause is not None), None)
     if lead_clause is None:
         return own
-    lead_text = _lead_sentence(lead_clause.text)
-    lead_findings = [f for u, fs in lead for f in fs if f.sentence.strip() == _nlp_text(lead_text).strip()]
+    sentences = re.split(r"(?<=[.!?])\s+", lead_clause.text.strip())
+    lead_text = sentences[-1] if sentences else lead_clause.text
+
+    def findings_of(sentence: str) -> list[Finding]:
+        return [f for _u, fs in lead for f in fs if f.sentence.strip() == _nlp_text(sentence).strip()]
+
+    lead_findings = findings_of(lead_text)
     lf = lead_findings[-1] if lead_findings else None
-    actor = lf.actor if lf is not None and lf.actor not in ("you", "unspecified", "anyone", "we") else None
-    if own:
-        out = []
-        for f in own:
-            g = replace(f, features={**f.features, "inherited": 1.0})
-            if actor and f.actor in ("you", "unspecified"):
-                g.actor = actor
-            if lf is not None and lf.modality is Modality.PROHIBITION and f.kind == "imperative" \
-                    and f.modality is Modality.OBLIGATION and not f.features.get("later_segment"):
-                g.modality = Modality.PROHIBITION
-            if lf is not None:
-                g.conditions = [*lf.conditions, *[c for c in f.conditions if c not in lf.conditions]]
-            g.scope = lead_text
-            out.append(g)
-        return out
-    words = re.findall(r"[\w']+", lead_text.lower())
-    if words and words[-1] in _TRAILING_PREP:
-        return []  # the items complete the lead-in ("report it to either: ..."): not rules
     modality = lf.modality if lf is not None else _cue(lead_text)
-    if modality is None:
-        return []
+    if modality is None and len(sentences) > 1 and _ANAPHORIC.match(lead_text):
+        # "Harassment is not acceptable. This includes:" - the lead-in points back
+        previous = findings_of(sentences[-2])
+        modality = previous[-1].modality if previous else _cue(sentences[-2])
+    actor = lf.actor if lf is not None and lf.actor not in ("you", "unspecified", "anyone", "we") else None
+    out = []
+    for f in own:
+        g = replace(f, features={**f.features, "inherited": 1.0})
+        if actor and f.actor in ("you", "unspecified"):
+            g.actor = actor
+        if lf is not None and lf.modality is Modality.PROHIBITION and f.kind == "imperative" \
+                and f.modality is Modality.OBLIGATION and not f.features.get("later_segment"):
+            g.modality = Modality.PROHIBITION
+        if lf is not None:
+            g.conditions = [*lf.conditions, *[c for c in f.conditions if c not in lf.conditions]]
+        g.scope = lead_text
+        out.append(g)
+    first = _first_sentence(unit.text)
+    if any(_nlp_text(first).strip() == f.sentence.strip() for f in own):
+        return out
+    words = re.findall(r"[\w']+", re.sub(r"\b(?:not\s+limited\s+to|such\s+as|as\s+follows)\s*:?\s*$", "",
+                                         lead_text.lower()))
+    if modality is None or (words and words[-1] in _TRAILING_PREP):
+        return out  # no modality to inherit, or the items complete the lead-in ("report it to:")
     if _title_case(unit.text):
-        return []  # a name ("Lock Conversations", "Content Removal"), not a rule
+        return out  # a name ("Lock Conversations", "Content Removal"), not a rule
     item = _item_action(unit.text)
-    if not item or len(item.split()) < 1:
-        return []
+    if not item:
+        return out
     lead_action = ""
     if lf is not None and len(lf.action.split()) == 1 and lf.action.lower() == words[-1]:
         lead_action = lf.action  # "make sure you include:" -> "include <item>"
@@ -237,11 +247,12 @@ def _inherit(document: Any, unit: _Unit, own: list[Finding],
              "lead_clause": 0.0, "later_segment": 0.0, "actor_we": 0.0, "marker_will": 0.0,
              "subject_action": 1.0, "actor_long": 0.0, "inherited": 1.0, "from_lead_in": 1.0,
              "lead_cue_only": float(lf is None)}
-    return [Finding(sentence=_first_sentence(unit.text), scope=lead_text, modality=modality, confidence=base,
-                    marker=lead_text, actor=actor or (lf.actor if lf is not None else "anyone"),
-                    action=action, object=None, conditions=list(lf.conditions) if lf is not None else [],
-                    exceptions=list(lf.exceptions) if lf is not None else [], kind="inherited",
-                    features=feats)]
+    inherited = Finding(sentence=first, scope=lead_text, modality=modality, confidence=base,
+                        marker=lead_text, actor=actor or (lf.actor if lf is not None else "anyone"),
+                        action=action, object=None, conditions=list(lf.conditions) if lf is not None else [],
+                        exceptions=list(lf.exceptions) if lf is not None else [], kind="inherited",
+                        features=feats)
+    return [inherited, *out]
 
 
 def draft_spec(path: str | Path, *, fmt: str | None = None, min_confidence: float = 0.5,

@@ -189,3 +189,16 @@ def test_defect17_newline_in_document_name_stays_inside_the_header_comment(tmp_p
     draft, result = _draft(tmp_path, "## Rules\n\nYou must be kind.\n", name)
     assert result.ok, [str(d) for d in result.diagnostics]
     assert draft["rulealign"] == 1 and draft["policy"]["source"] == name
+
+
+def test_a_lead_in_that_points_back_and_an_item_with_a_rule_in_its_second_sentence(tmp_path: Path) -> None:
+    text = ("## Conduct\n\nBe kind. Harassment is not acceptable. This includes, but is not limited to:\n\n"
+            "- Violent threats.\n- Unwelcome sexual attention.\n\n"
+            "Before you ask, make sure you include:\n\n- Your version. Please don't paste screenshots.\n")
+    draft, result = _draft(tmp_path, text)
+    assert result.ok
+    rules = {r["text"]: (r["modality"], r["action"]) for r in draft["rules"]}
+    assert rules["Violent threats."] == ("prohibition", "Violent threats")
+    assert rules["Unwelcome sexual attention."] == ("prohibition", "Unwelcome sexual attention")
+    assert rules["Your version."] == ("obligation", "include Your version")
+    assert rules["Please don't paste screenshots."] == ("prohibition", "paste screenshots")
