@@ -204,6 +204,17 @@ def main() -> None:
                        "cores": __import__("os").cpu_count()},
            "date": time.strftime("%Y-%m-%d"), "rows": rows, "peak_rss_mb": peak, "gold": gold,
            "reliability": table, "reliability_summary": summary}
+    if held_out:
+        scored = []
+        for path in sorted(GOLD.glob("*.yaml")):
+            ann = Annotation.load(path)
+            if ann.split == "held_out":
+                scored += [(confidence.calibrated_confidence(f), y)
+                           for f, y in labelled_findings(GOLD / ann.document, ann)]
+        print("\nheld-out document, confidence from the shipped (development) counts:")
+        for r in confidence.reliability(scored):
+            print(f"{r['bin']:16} {r['drafts']:>6} {r['mean_confidence']:>9} {r['share_correct']:>13}")
+        out["held_out_reliability"] = confidence.reliability(scored)
     dest = ROOT / "bench" / "results"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "compiler.json").write_text(json.dumps(out, indent=2))
