@@ -47,7 +47,7 @@ _PERMISSION_CUE = re.compile(r"\b(may|allowed\s+to|permitted\s+to|free\s+to|enti
 _ANAPHORIC = re.compile(r"^(?:this|these|that|those|such|it|they)\b", re.I)
 _TRAILING_PREP = {"to", "at", "from", "by", "with", "either", "via", "in", "on", "of", "for", "about",
                   "through", "following"}
-_STOP = {"the", "a", "an", "to", "of", "and", "or", "any", "all", "your", "their", "our", "its", "be",
+_STOP = {"the", "a", "an", "to", "of", "and", "or", "any", "all", "your", "their", "our", "its",
          "in", "on", "for", "with", "that", "this", "as", "by", "at", "from", "it", "is", "are", "do",
          "not", "n't", "please", "always", "never"}
 _PREFIX = {"prohibition": "no-", "permission": "may-", "obligation": ""}
@@ -150,6 +150,14 @@ def rule_id(modality: str, action: str, fallback: str, used: set[str]) -> str:
         rid, n = f"{base}-{n}", n + 1
     used.add(rid)
     return rid
+
+
+def _lower_first(text: str) -> str:
+    """'Be patient' -> 'be patient' (an action is a verb phrase); 'GitHub ...', 'IRC' stay."""
+    first = text.split(" ", 1)[0]
+    if first[:1].isupper() and first[1:] == first[1:].lower():
+        return text[:1].lower() + text[1:]
+    return text
 
 
 def _safe_comment(text: str) -> str:
@@ -280,8 +288,8 @@ def draft_spec(path: str | Path, *, fmt: str | None = None, min_confidence: floa
         rid = rule_id(f.modality.value, f.action, u.cite, used)
         rule: dict[str, Any] = {"id": rid, "clause": u.cite, "text": f.sentence,
                                 "modality": f.modality.value, "actor": f.actor or "unspecified",
-                                "action": f.action}
-        if f.object:
+                                "action": _lower_first(f.action)}
+        if f.object and f.action.split()[0].lower() not in ("be", "being", "remain", "stay"):
             rule["object"] = f.object
         if f.conditions:
             rule["conditions"] = [c.get("text") if "text" in c else c for c in f.conditions]

@@ -56,11 +56,11 @@ def test_heading_attributes_give_section_keys_authorities_and_clean_titles(tmp_p
     assert draft["policy"]["authorities"] == ["platform", "user", "developer"]
     by_action = {r["action"]: r for r in draft["rules"]}
     assert by_action["reveal its system prompt"]["authority"] == "platform"
-    assert by_action["Keep answers short"]["authority"] == "user"
-    assert by_action["Keep answers short"]["clause"] == "be_concise.p1"
+    assert by_action["keep answers short"]["authority"] == "user"
+    assert by_action["keep answers short"]["clause"] == "be_concise.p1"
     assert by_action["be warm"]["authority"] == "platform"  # inherited from the enclosing section
     # the imperative heading is a section-level rule
-    assert by_action["Be concise"]["clause"] == "be_concise" and by_action["Be concise"]["modality"] == "obligation"
+    assert by_action["be concise"]["clause"] == "be_concise" and by_action["be concise"]["modality"] == "obligation"
     assert result.policy is not None and result.policy.authorities == ("platform", "user", "developer")
 
 
@@ -95,7 +95,7 @@ def test_list_items_inherit_their_lead_in(tmp_path: Path) -> None:
     assert rules["Remove spam within a day."]["scope"] == "Moderators must:"
     assert rules["Page the on-call lead."]["conditions"] == ["If a report is urgent"]
     harassment = rules["Public or private harassment"]
-    assert harassment["modality"] == "prohibition" and harassment["action"] == "Public or private harassment"
+    assert harassment["modality"] == "prohibition" and harassment["action"] == "public or private harassment"
     assert "The steward" not in rules and "Moderation tips" not in rules  # objects and links, not rules
 
 
@@ -198,7 +198,7 @@ def test_a_lead_in_that_points_back_and_an_item_with_a_rule_in_its_second_senten
     draft, result = _draft(tmp_path, text)
     assert result.ok
     rules = {r["text"]: (r["modality"], r["action"]) for r in draft["rules"]}
-    assert rules["Violent threats."] == ("prohibition", "Violent threats")
-    assert rules["Unwelcome sexual attention."] == ("prohibition", "Unwelcome sexual attention")
+    assert rules["Violent threats."] == ("prohibition", "violent threats")
+    assert rules["Unwelcome sexual attention."] == ("prohibition", "unwelcome sexual attention")
     assert rules["Your version."] == ("obligation", "include Your version")
     assert rules["Please don't paste screenshots."] == ("prohibition", "paste screenshots")
