@@ -59,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-confidence", type=float, default=0.5,
                    help="leave out rules the extractor is less sure of (default 0.5)")
     p.add_argument("--policy-id", help="id of the drafted policy (default: from the file name)")
+    p.add_argument("--model", help="optional: a capable model re-reads each drafted rule under "
+                   "constrained decoding (the rule-based reading is the fallback); a local "
+                   "checkpoint, 'default', or the server's model name with --backend openai")
+    p.add_argument("--backend", default="auto", help="generation backend for --model "
+                   "(auto, vllm, transformers, openai)")
+    p.add_argument("--base-url", help="OpenAI-compatible server for --backend openai")
     p.set_defaults(func=extract)
 
     p = verbs.add_parser("schema", help="print the JSON Schema of the spec format")
@@ -127,17 +133,34 @@ def extract(args: argparse.Namespace) -> int:
     from rulealign.compiler.extract import draft_spec_from_document
     from rulealign.fileio import atomic_write_text
 
+    backend = None
     try:
-        text, stats = draft_spec_from_document(args.document, fmt=args.format,
-                                               min_confidence=args.min_confidence,
-                                               policy_id=args.policy_id, output=args.output)
+        if getattr(args, "model", None):
+            from rulealign.llm import load_backend
+
+            backend = load_backend(args.backend, args.model, base_url=args.base_url)
+        if backend is None:
+            text, stats = draft_spec_from_document(args.document, fmt=args.format,
+                                                   min_confidence=args.min_confidence,
+                                                   policy_id=args.policy_id, output=args.output)
+        else:
+            from rulealign.compiler.draft import draft_spec
+
+            text, stats = draft_spec(args.document, fmt=args.format, min_confidence=args.min_confidence,
+                                     policy_id=args.policy_id, output=args.output, backend=backend)
         atomic_write_text(args.output, text)
     except RulealignError as exc:
         print_diagnostics(exc.diagnostics)
         return 1
+    finally:
+        if backend is not None:
+            backend.close()
+    llm = (f"; the model re-read {stats['llm_refined']}, left out {stats['llm_dropped']}, "
+           f"{stats['llm_fallback']} kept their rule-based reading after a failed answer"
+           if "llm_refined" in stats else "")
     print(f"wrote {args.output}: {stats['rules']} draft rules from {stats['clauses']} clauses "
           f"({stats['sentences']} sentences; {stats['skipped']} below confidence "
-          f"{args.min_confidence}). Review it, then run: rulealign spec check {args.output}")
+          f"{args.min_confidence}{llm}). Review it, then run: rulealign spec check {args.output}")
     return 0
 
 

@@ -265,8 +265,13 @@ def _inherit(document: Any, unit: _Unit, own: list[Finding],
 
 def draft_spec(path: str | Path, *, fmt: str | None = None, min_confidence: float = 0.5,
                policy_id: str | None = None, output: str | Path | None = None,
-               calibrated: bool = True) -> tuple[str, dict[str, int]]:
-    """Extract draft rules from a document; returns (YAML text, counts)."""
+               calibrated: bool = True, backend: Any = None) -> tuple[str, dict[str, int]]:
+    """Extract draft rules from a document; returns (YAML text, counts).
+
+    With a generation ``backend`` (:mod:`rulealign.llm`), a model re-reads each draft under
+    constrained decoding (:mod:`rulealign.compiler.llm_draft`), the rule-based reading being
+    the fallback.
+    """
     import yaml
 
     from rulealign.compiler.confidence import calibrated_confidence
@@ -279,12 +284,20 @@ def draft_spec(path: str | Path, *, fmt: str | None = None, min_confidence: floa
     terms: dict[str, dict[str, Any]] = {}
     used: set[str] = set()
     sentences = {(u.cite, f.sent_start_char, u.role) for u, f in pairs}
-    skipped = 0
-    for u, f in pairs:
-        confidence = calibrated_confidence(f) if calibrated else f.confidence
-        if confidence < min_confidence:
-            skipped += 1
-            continue
+    scored = [(u, f, calibrated_confidence(f) if calibrated else f.confidence) for u, f in pairs]
+    kept = [(u, f, c) for u, f, c in scored if c >= min_confidence]
+    skipped = len(pairs) - len(kept)
+    counts: dict[str, int] = {}
+    readings: list[tuple[_Unit, Finding, float, str]]
+    if backend is not None:
+        from rulealign.compiler.llm_draft import refine
+
+        refined, llm = refine([(u, f) for u, f, _c in kept], backend)
+        counts = {"llm_refined": llm.refined, "llm_dropped": llm.dropped, "llm_fallback": llm.fallback}
+        readings = [(kept[i][0], g, kept[i][2], reader) for i, g, reader in refined]
+    else:
+        readings = [(u, f, c, "rules") for u, f, c in kept]
+    for u, f, confidence, reader in readings:
         rid = rule_id(f.modality.value, f.action, u.cite, used)
         rule: dict[str, Any] = {"id": rid, "clause": u.cite, "text": f.sentence,
                                 "modality": f.modality.value, "actor": f.actor or "unspecified",
@@ -304,7 +317,8 @@ def draft_spec(path: str | Path, *, fmt: str | None = None, min_confidence: floa
         if authority:
             rule["authority"] = authority
         line = document.line_of(u.clause, f.sentence) if u.clause is not None else u.line
-        rule["provenance"] = {"extractor": EXTRACTOR, "confidence": round(confidence, 2), "line": line}
+        extractor = EXTRACTOR if reader == "rules" else f"{EXTRACTOR}+llm:{backend.model_id}"
+        rule["provenance"] = {"extractor": extractor, "confidence": round(confidence, 2), "line": line}
         rules.append(rule)
     for term, definition in _definitions(document):
         tid = rule_id("", term, "term", {t for t in terms})
@@ -324,7 +338,7 @@ def draft_spec(path: str | Path, *, fmt: str | None = None, min_confidence: floa
               "# add terms and priorities, then check it with `rulealign spec check`.\n")
     body = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True, width=100)
     return header + body, {"rules": len(rules), "clauses": len(document.clauses),
-                           "sentences": len(sentences), "skipped": skipped}
+                           "sentences": len(sentences), "skipped": skipped, **counts}
 
 
 def _authority(document: Any, unit: _Unit) -> str | None:
