@@ -394,21 +394,29 @@ def _html_own_text(tag: object) -> tuple[str, str, bool]:
 
 
 def _html_blocks(text: str) -> list[Block]:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, Tag
 
     lines = _Lines(text)
     soup = BeautifulSoup(text, "html.parser")
     blocks: list[Block] = []
-    for tag in soup.find_all(list(_HTML_BLOCKS)):
-        if tag.find_parent(list(_HTML_SKIP)) is not None:
+    # one walk over the tree, carrying list depth and the enclosing item (no per-tag ancestor
+    # searches: an unclosed <p> or <div> nests the whole rest of the document)
+    stack: list[tuple[Tag, int, Tag | None]] = [(soup, -1, None)]
+    while stack:
+        tag, depth, item = stack.pop()
+        children = [c for c in tag.children if isinstance(c, Tag) and c.name not in _HTML_SKIP]
+        inner_depth = depth + 1 if tag.name in ("ul", "ol") else depth
+        inner_item = tag if tag.name == "li" else item
+        stack.extend((c, inner_depth, inner_item) for c in reversed(children))
+        if tag.name not in _HTML_BLOCKS:
             continue
         content, lead, links_only = _html_own_text(tag)
         if not content:
             continue
         line = tag.sourceline or 1
         start = lines.offset(line - 1) + (tag.sourcepos or 0)
-        close = text.find(f"</{tag.name}", start)
-        end = close + len(tag.name) + 3 if close >= 0 else start + len(content)
+        close = text.find(f"</{tag.name}", start, start + 4 * len(content) + 4096)  # bounded: an
+        end = close + len(tag.name) + 3 if close >= 0 else start + len(content)  # unclosed tag has none
         if tag.name.startswith("h"):
             title, attrs = split_attributes(content)
             if tag.get("id"):
@@ -416,14 +424,11 @@ def _html_blocks(text: str) -> list[Block]:
             blocks.append(Block("heading", title.rstrip("*†‡ ").strip(), start, end, line,
                                 int(tag.name[1]), attrs=attrs))
             continue
-        depth = len(tag.find_parents(["ul", "ol"])) - 1 if tag.name == "li" else -1
-        if tag.name == "p":
-            item = tag.find_parent("li")
-            depth = len(item.find_parents(["ul", "ol"])) - 1 if item is not None else -1
         item_start = tag.name == "li"
+        block_depth = depth if tag.name == "li" else (depth if item is not None else -1)
         if tag.name == "p" and item is not None:
             item_start = item.find("p") is tag and not _html_own_text(item)[0]
-        blocks.append(Block("para", content, start, end, line, depth=depth, item_start=item_start,
+        blocks.append(Block("para", content, start, end, line, depth=block_depth, item_start=item_start,
                             lead=lead, links_only=links_only))
     return blocks
 
