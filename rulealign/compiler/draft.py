@@ -44,6 +44,10 @@ _POSITIVE_CUE = re.compile(r"\b(must|shall|should|required|expected|encouraged|w
                            r"please|make\s+sure|ensure|positive|acceptable\s+behaviou?r|rules|"
                            r"responsibilit(?:y|ies)|duties)\b", re.I)
 _PERMISSION_CUE = re.compile(r"\b(may|allowed\s+to|permitted\s+to|free\s+to|entitled|can)\b", re.I)
+# example transcripts and commentary: not rules, whatever their modal verbs say
+_NON_NORMATIVE = re.compile(r"^\W{0,3}(?:user|assistant|system|developer|tool|customer|agent|bot|human|ai|model|"
+                            r"commentary|rationale|aside|good response|bad response|compliant|violating|"
+                            r"response)\W{0,3}\s*:", re.I)
 _ANAPHORIC = re.compile(r"^(?:this|these|that|those|such|it|they)\b", re.I)
 _TRAILING_PREP = {"to", "at", "from", "by", "with", "either", "via", "in", "on", "of", "for", "about",
                   "through", "following"}
@@ -77,7 +81,7 @@ def _units(document: Any) -> list[_Unit]:
             units.append(_Unit(None, sec.id, sec.title, "heading", sec.line))
     for c in document.clauses:
         info = document.info.get(c.id)
-        if info is not None and info.links_only:
+        if (info is not None and info.links_only) or _NON_NORMATIVE.match(c.text):
             continue
         lead = info.lead if info is not None else ""
         if lead and c.text.startswith(lead) and len(lead.split()) <= 14 and len(c.text) > len(lead) + 2:

@@ -101,7 +101,8 @@ def test_list_items_inherit_their_lead_in(tmp_path: Path) -> None:
 
 def test_non_normative_blocks_are_skipped_and_definitions_become_terms(tmp_path: Path) -> None:
     text = ("## Rules\n\nYou must log every refund.\n\n> **Note:** agents may find this slow.\n> You must ignore this.\n\n"
-            "Example: the agent must say hello.\n\n```\nYou must not run this code.\n```\n\n"
+            "Example: the agent must say hello.\n\nUser: may I?\n\nAssistant: I can't share that.\n\n"
+            "Commentary: models must be careful here.\n\n```\nYou must not run this code.\n```\n\n"
             "A refund means money returned to the customer.\n\n"
             "## Definitions\n\n**Escalation** - handing a case to a supervisor.\n")
     draft, result = _draft(tmp_path, text)
