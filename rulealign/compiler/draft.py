@@ -360,14 +360,16 @@ def _definitions(document: Any) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for c in document.clauses:
         for sentence in re.split(r"(?<=[.!?])\s+", c.text):
-            d = _definition(sentence)
-            if d is not None:
-                out.append(d)
+            found = _definition(sentence)
+            if found is not None:
+                out.append(found)
         info = document.info.get(c.id)
         if _DEFINITION_SECTION.search(c.section_title or "") and info is not None and info.lead \
                 and c.text.startswith(info.lead):
             definition = c.text[len(info.lead):].lstrip(" -—–:").strip()
             if definition:
                 out.append((info.lead.rstrip(" :.-—"), definition))
-    seen: set[str] = set()
-    return [(t, d) for t, d in out if not (t.lower() in seen or seen.add(t.lower()))]
+    unique: dict[str, tuple[str, str]] = {}
+    for term, definition_text in out:
+        unique.setdefault(term.lower(), (term, definition_text))
+    return list(unique.values())

@@ -145,7 +145,8 @@ def _inline_text(children: list, *, heading: bool) -> tuple[str, str, bool]:
     first_strong = bool(children) and (children[0].type == "strong_open" or (
         len(children) > 1 and children[0].type == "text" and not children[0].content.strip()
         and children[1].type == "strong_open"))
-    strong_depth, lead_done, lead_parts = 0, False, []
+    strong_depth, lead_done = 0, False
+    lead_parts: list[str] = []
     for child in children:
         t = child.type
         if t == "html_inline":

@@ -79,12 +79,12 @@ def refine(pairs: list[tuple[Any, Finding]], backend: Any, *, seed: int = 0) -> 
     out: list[tuple[int, Finding, str]] = []
     for i, ((_u, f), gen) in enumerate(zip(pairs, gens, strict=True)):
         value = gen.value if gen.ok else None
-        if not isinstance(value, RuleAnnotation) or (value.is_rule and (value.modality is None or not value.action.strip())):
+        if isinstance(value, RuleAnnotation) and not value.is_rule:
+            stats.dropped += 1
+            continue
+        if not isinstance(value, RuleAnnotation) or value.modality is None or not value.action.strip():
             stats.fallback += 1
             out.append((i, f, "rules"))
-            continue
-        if not value.is_rule:
-            stats.dropped += 1
             continue
         stats.refined += 1
         conditions = [c for c in f.conditions if "term" in c] + [{"text": c} for c in value.conditions if c.strip()]
