@@ -68,8 +68,13 @@ class _Unit:
     line: int
 
 
+_URL = re.compile(r"<?\bhttps?://[^\s<>()]*[^\s<>().,;:!?'\"]>?")
+
+
 def _nlp_text(text: str) -> str:
-    return text.replace("’", "'").replace("‘", "'")
+    """What the extractor reads: straight apostrophes, no bare URLs (they end up in actions)."""
+    text = _URL.sub("", text.replace("’", "'").replace("‘", "'"))
+    return re.sub(r"\s+([.,;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
 
 
 def _units(document: Any) -> list[_Unit]:

@@ -169,9 +169,9 @@ def _inline_text(children: list, *, heading: bool) -> tuple[str, str, bool]:
             continue
         if t == "link_close" and in_link is not None:
             text = "".join(in_link["text"])
-            bare = in_link["auto"] or text.strip() in (in_link["href"], "") or \
-                re.fullmatch(r"\[?\^?\d{1,3}\]?", text.strip()) is not None
-            if not bare:
+            # a footnote link ("[1]", "^2") is noise; a bare URL stays in the clause's text
+            # (it is content) and is left out only of what the extractor reads
+            if re.fullmatch(r"\[?\^?\d{1,3}\]?", text.strip()) is None:
                 parts.append(text)
                 if strong_depth and first_strong and not lead_done:
                     lead_parts.append(text)
@@ -379,8 +379,7 @@ def _html_own_text(tag: object) -> tuple[str, str, bool]:
             continue
         if node.name == "a":
             text = node.get_text("")
-            href = str(node.get("href", ""))
-            if text.strip() and text.strip() != href and not re.fullmatch(r"\[?\^?\d{1,3}\]?", text.strip()):
+            if text.strip() and not re.fullmatch(r"\[?\^?\d{1,3}\]?", text.strip()):
                 parts.append(text)
                 link_words += len(text.split())
             continue

@@ -113,13 +113,17 @@ def test_non_normative_blocks_are_skipped_and_definitions_become_terms(tmp_path:
     assert terms["Escalation"]["definition"] == "handing a case to a supervisor."
 
 
-def test_footnote_marks_template_tags_and_bare_links_leave_the_text(tmp_path: Path) -> None:
+def test_footnote_marks_and_template_tags_leave_the_text_and_urls_leave_the_rule(tmp_path: Path) -> None:
     text = ("## Reporting\n\nYou must report abuse[^1] at <https://example.org/report> or "
             "{% data variables.contact %} [here](https://example.org).\n\n[^1]: See the form.\n")
     doc = tmp_path / "p.md"
     doc.write_text(text, encoding="utf-8")
     [clause] = load_document(doc).clauses
-    assert clause.text == "You must report abuse at or here."
+    assert clause.text == "You must report abuse at https://example.org/report or here."  # the URL is content
+    draft, result = _draft(tmp_path, text, "p.md")
+    assert result.ok
+    [rule] = draft["rules"]
+    assert rule["text"] == "You must report abuse at or here." and "http" not in rule["action"]
 
 
 def _one(sentence: str) -> list[tuple[str, str]]:
