@@ -305,6 +305,8 @@ def _clause_after(doc: Any, start: int, end: int) -> str:
 
 def _conditions(doc: Any, sent: Any, seg_start: int, ms: int, lead_kind: str | None,
                 action_end: int, seg_end: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """Conditions ("If ...", "when ..." after the action) and exceptions ("unless ...",
+    "without approval") of one clause; concessive clauses ("even if", "while") are neither."""
     conditions: list[dict[str, Any]] = []
     exceptions: list[str] = []
     if lead_kind in ("condition", "exception") and ms > seg_start:
@@ -316,8 +318,6 @@ def _conditions(doc: Any, sent: Any, seg_start: int, ms: int, lead_kind: str | N
     for tok in doc[max(ms, seg_start):seg_end]:
         w = tok.lower_
         prev = doc[tok.i - 1].lower_ if tok.i > sent.start else ""
-        if tok.i < action_end - 0 and tok.i < ms:
-            continue
         if w in ("unless", "except") or (w == "other" and tok.i + 1 < seg_end and doc[tok.i + 1].lower_ == "than"):
             exceptions.append(_clause_after(doc, tok.i, seg_end))
         elif w == "without" and any(t.lower_ in _APPROVAL for t in doc[tok.i + 1:tok.i + 5]):
@@ -347,7 +347,6 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
     segments = _segments(sent)
     seg_main = [main_start(doc, s, e) for s, e in segments]
     findings: list[tuple[int, Finding]] = []
-    used_segments: set[int] = set()
     inverted: list[int] = []  # ends of "under no circumstances" markers
 
     def seg_of(i: int) -> int:
@@ -393,7 +392,6 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
             actor=actor[:80], action=(action or marker)[:160], object=(obj or None) and obj[:120],
             conditions=conditions, exceptions=exceptions, sent_start_char=sent.start_char,
             kind=kind, features=feats)))
-        used_segments.add(n)
 
     # 1. modal verbs and fixed phrases found by the matcher
     for span in markers:
