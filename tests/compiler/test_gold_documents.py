@@ -27,9 +27,9 @@ def _draft(name: str, tmp_path: Path) -> tuple[Path, dict]:
     return out, yaml.safe_load(text)
 
 
-def test_gold_set_has_three_dev_documents_and_one_held_out() -> None:
+def test_gold_set_has_three_dev_documents_and_held_out_ones() -> None:
     splits = sorted(a.split for a in ANNOTATIONS.values())
-    assert splits.count("dev") >= 3 and splits.count("held_out") == 1
+    assert splits.count("dev") >= 3 and splits.count("held_out") >= 1
     for a in ANNOTATIONS.values():
         assert (GOLD / a.document).is_file()
         assert sum(s.is_rule and not s.optional for s in a.sentences) >= 15
