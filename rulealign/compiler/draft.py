@@ -37,7 +37,7 @@ _DEFINITION = re.compile(
     r"\s+(?:means|refers\s+to|is\s+defined\s+as|shall\s+mean|denotes)\s+(?P<def>.+)$", re.I)
 _DEFINES = re.compile(r"\bdefines\s+[\"“]?(?P<term>[\w\- ]{1,40}?)[\"”]?\s+as\s+(?P<def>.+)$", re.I)
 _DEFINITION_SECTION = re.compile(r"\b(definitions?|glossary|terminology|terms\s+used|key\s+terms)\b", re.I)
-_NEGATIVE_CUE = re.compile(r"\b(unacceptable|not\s+(?:acceptable|allowed|permitted|tolerated|ok|okay|"
+_NEGATIVE_CUE = re.compile(r"(?:\bnot\s*:?\s*$)|\b(unacceptable|not\s+(?:acceptable|allowed|permitted|tolerated|ok|okay|"
                            r"welcome)|prohibited|forbidden|banned|must\s+not|may\s+not|do\s+not|don['’]t|"
                            r"never|avoid|refrain|harmful|inappropriate|violations?|not\s+to)\b", re.I)
 _POSITIVE_CUE = re.compile(r"\b(must|shall|should|required|expected|encouraged|we\s+expect|we\s+strive|"

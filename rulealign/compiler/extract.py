@@ -87,6 +87,7 @@ _PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
          {"LOWER": {"IN": _STATUS_NEG}}],
         [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["unacceptable", "inappropriate"]}}],
         [{"LOWER": "nor"}, {"LOWER": {"IN": ["should", "may", "must", "shall", "can", "will"]}}],
+        [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["strongly", "highly"]}, "OP": "?"}, {"LOWER": "discouraged"}],
         [{"LOWER": {"IN": ["agree", "agrees", "undertake", "undertakes"]}}, {"LOWER": "not"}, {"LOWER": "to"}],
     ],
     "prohibition|0.8": [
@@ -102,12 +103,18 @@ _PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
     ],
     "obligation|0.8": [
         [{"LOWER": {"IN": ["it", "this"]}}, {"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["your", "the", "our", "their"]}},
-         {"IS_PUNCT": False, "OP": "{0,4}"}, {"LOWER": {"IN": ["responsibility", "duty", "job", "obligation"]}},
+         {"IS_PUNCT": False, "OP": "{0,4}"}, {"LOWER": {"IN": ["responsibility", "duty", "job", "obligation", "role"]}},
          {"IS_ALPHA": True, "OP": "{0,4}"}, {"LOWER": "to"}],
         [{"LOWER": "we"}, {"LOWER": {"IN": ["expect", "ask", "require", "urge"]}}],
     ],
     "obligation|0.75": [
         [{"LOWER": {"IN": ["should"]}}],
+        [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["tasked", "charged"]}}, {"LOWER": "with"}],
+        [{"LOWER": {"IN": ["it", "this"]}}, {"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["very", "most", "especially"]}, "OP": "?"},
+         {"LOWER": {"IN": ["important", "essential", "vital", "crucial", "necessary", "imperative"]}},
+         {"LOWER": {"IN": ["that", "to"]}}],
+        [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["strongly", "highly"]}, "OP": "?"},
+         {"LOWER": {"IN": ["encouraged", "recommended", "required", "expected", "mandatory"]}}],
         [{"LOWER": {"IN": ["agree", "agrees", "undertake", "undertakes"]}}, {"LOWER": "to"}],
         [{"LOWER": "ought"}, {"LOWER": "to"}],
         [{"LOWER": {"IN": ["has", "have"]}}, {"LOWER": "to"}],

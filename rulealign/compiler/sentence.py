@@ -48,7 +48,8 @@ _EPISTEMIC_NEXT = {"have", "result", "lead", "cause", "vary", "occur", "affect",
                    "perceive", "range", "involve", "put", "say", "end", "struggle", "lose",
                    "sometimes", "also", "even", "well", "still", "already", "contribute",
                    "apply", "interpret", "misunderstand", "miss", "forget", "violate", "make",
-                   "present", "harm", "pose", "constitute", "take"}
+                   "present", "harm", "pose", "constitute", "take", "try", "speed", "automatically",
+                   "naturally", "eventually"}
 _TAKE_DEONTIC = {"action", "actions", "steps", "measures", "further", "appropriate", "any",
                  "disciplinary", "corrective", "legal"}
 _PERMISSIVE_PARTICIPLES = {"reported", "used", "shared", "requested", "disclosed", "accepted", "made",
@@ -85,7 +86,8 @@ _ACTION_STOP = {"unless", "except", "because", "so", "whether", "although", "tho
                 "before", "after", "until", "once", "provided", "where", "wherever", "since"}
 # markers whose action is the subject ("Harassment is not acceptable")
 _STATUS_WORDS = {"prohibited", "forbidden", "banned", "allowed", "permitted", "acceptable",
-                 "unacceptable", "tolerated", "welcome", "ok", "okay", "fine", "inappropriate"}
+                 "unacceptable", "tolerated", "welcome", "ok", "okay", "fine", "inappropriate",
+                 "encouraged", "recommended", "required", "expected", "mandatory", "discouraged"}
 
 
 @dataclass
@@ -217,12 +219,21 @@ def _epistemic(span: Any, end: int) -> bool:
     if head not in ("may", "might", "can", "ca", "could", "will", "wo", "would"):
         return False
     j = span.end
-    while j < end and doc[j].lower_ in _ADVERBS | {"all", "both", "well", "not", "n't"}:
+    while j < end and (doc[j].lower_ in _ADVERBS | {"all", "both", "well", "not", "n't"}
+                       or (doc[j].lower_.endswith("ly") and len(doc[j]) > 4)):
         j += 1
     nxt = doc[j].lower_ if j < end else ""
     after = doc[j + 1].lower_ if j + 1 < end else "."
-    if nxt == "take" and after in _TAKE_DEONTIC:
+    subject = doc[span.start - 1].lower_ if span.start > 0 else ""
+    if nxt == "take" and (after in _TAKE_DEONTIC or (head in ("will", "wo") and subject not in
+                                                     ("it", "this", "that", "which", "there"))):
         return False
+    if head in ("will", "wo") and span.start > 0:
+        k = span.start - 1
+        while k > 0 and not doc[k - 1].is_punct and doc[k - 1].i >= span.sent.start:
+            k -= 1
+        if doc[k].lower_.endswith("ing") and doc[k].lower_ not in ("nothing", "something", "everything", "anything"):
+            return True  # "Linking to resources will speed ...": a gerund subject, a prediction
     if nxt in _EPISTEMIC_NEXT:
         return True
     if nxt == "be":
@@ -247,11 +258,18 @@ def _action_end(doc: Any, j: int, end: int, thr_starts: set[int], limit: int = 1
     while k < end and k - j < limit:
         tok = doc[k]
         w = tok.lower_
+        if tok.text == "(" and k > j:  # an aside: stepped over, left out of the action
+            close = next((m for m in range(k + 1, min(end, k + 25)) if doc[m].text == ")"), None)
+            if close is None:
+                break
+            k = close + 1
+            continue
         if tok.text in (".", ";", ":", "(", ")", "!", "?", "—", "–", "[", "]") or tok.i in thr_starts:
             break
         if tok.text == "-" and tok.whitespace_:
             break
-        if k > j and w in _ACTION_STOP:
+        if k > j and w in _ACTION_STOP and not (w == "once" and (k + 1 >= end or doc[k + 1].is_punct
+                                                                or doc[k + 1].lower_ in ("and", "or", "a", "per"))):
             break
         if k > j and w in ("unless", "except"):
             break
@@ -278,6 +296,19 @@ def _action_end(doc: Any, j: int, end: int, thr_starts: set[int], limit: int = 1
     while k > j and (doc[k - 1].is_punct or doc[k - 1].lower_ in ("and", "or", "but", "to", "the", "a")):
         k -= 1
     return k
+
+
+def _without_asides(tokens: Any) -> str:
+    """Text of a token span with parenthesised asides left out."""
+    parts, depth = [], 0
+    for t in tokens:
+        if t.text == "(":
+            depth += 1
+        elif t.text == ")" and depth:
+            depth -= 1
+        elif not depth:
+            parts.append(t.text_with_ws)
+    return "".join(parts).strip()
 
 
 def _subject_phrase(doc: Any, start: int, at: int) -> tuple[int, int]:
@@ -368,7 +399,7 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
             a1 = _action_end(doc, a0, e, thr_starts)
             act_end = a1
             action_tokens = doc[a0:a1]
-        action = action_tokens.text.strip()
+        action = _without_asides(action_tokens)
         obj = None
         passive = len(action_tokens) >= 2 and action_tokens[0].lower_ == "be" and (
             action_tokens[1].lower_.endswith("ed") or action_tokens[1].lower_ in _IRREGULAR_PARTICIPLES)
@@ -401,6 +432,10 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
         ms, _ = seg_main[n]
         words = [t.lower_ for t in span]
         status = words[-1] in _STATUS_WORDS
+        if words[0] == "be" and span.start > 0 and doc[span.start - 1].lower_ == "to":
+            continue  # "to be banned": an infinitive, not a statement
+        if words[-1] == "allow" and span.end < e and doc[span.end].lower_ == "for":
+            continue  # "does not allow for X" = makes X impossible
         if span.start < ms or _in_subordinate(doc, span.start, ms, status=status) or _epistemic(span, e):
             continue
         if any(abs(at - span.start) <= 1 for at, _f in findings) or \
@@ -490,6 +525,7 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
             build(Modality.PROHIBITION, 0.7, "no", "imperative", n, j, j + 1, "anyone")  # "No spam."
             pass
         elif imperative_verb(w, following) and not _title_label(doc, j, e) and \
+                not (following and following[0] == ":") and \
                 not (w in NOUN_LIKE and any(t.lower_ in MODALS for t in doc[j + 1:min(e, j + 16)])) and \
                 not (j > s and doc[j - 1].text[:1].isupper() and doc[j - 1].lower_ not in DISCOURSE):
             if doc[j].text[0].islower() and j == sent.start:

@@ -19,11 +19,11 @@ abide accept access acknowledge act add address adhere adjust advise advocate ag
 alter answer apologise apologize appeal apply appreciate approach approve archive argue arrange
 ask assess assign assist assume attach attend attribute avoid back be beware become begin behave bring
 browse build bump call cancel care carry cc celebrate challenge change check choose cite clarify
-clean close collaborate collect combine come comment commit communicate compare complain
+clean click close collaborate collect combine come comment commit communicate compare complain
 complete comply confirm connect consider consult contact contain continue contribute control copy
 correct create credit criticize criticise cross-post cultivate de-escalate deal decide declare
 decline delete delegate deliver demonstrate describe design determine develop direct disable
-disagree disrupt disclose discuss display distribute divert do document donate double-check drop edit
+disagree disrupt disclose discuss display distribute divert do document donate double double-check drop edit
 educate elaborate email embrace emphasize emphasise enable encourage end engage enlist ensure
 enter escalate establish evaluate examine exclude exercise expect explain explore express extend
 find fix flag focus follow forget forward foster get give go grant greet grow guard handle help
@@ -64,7 +64,7 @@ PRONOUN_SUBJECTS = frozenset({"i", "you", "we", "they", "he", "she", "it", "ever
 SUBORDINATORS = frozenset({"that", "which", "who", "whom", "whose", "where", "wherever", "when",
                            "whenever", "if", "unless", "because", "since", "although", "though",
                            "while", "whilst", "whereas", "whether", "how", "what", "why", "so",
-                           "once", "until", "till", "as", "than", "whatever", "whoever",
+                           "once", "until", "till", "than", "whatever", "whoever",
                            "lest"})
 CONCESSIVE = frozenset({"although", "though", "while", "whilst", "whereas", "even"})
 CONDITIONAL = frozenset({"if", "when", "whenever", "once", "unless", "provided", "in", "should",
@@ -72,7 +72,7 @@ CONDITIONAL = frozenset({"if", "when", "whenever", "once", "unless", "provided",
 DISCOURSE = frozenset({"please", "also", "just", "then", "instead", "first", "firstly", "finally",
                        "additionally", "likewise", "similarly", "again", "and", "but", "or",
                        "therefore", "thus", "still", "however", "otherwise", "generally",
-                       "rather", "ideally", "really", "simply", "kindly", "now", "in",
+                       "rather", "ideally", "really", "simply", "kindly", "now",
                        "particular", "general", "short", "of", "course", "above", "especially",
                        "overall", "lastly", "secondly", "thirdly", "next", "further",
                        "furthermore", "moreover", "such", "always", "do"})
