@@ -525,7 +525,7 @@ def analyse(sent: Any, markers: list[Any], thresholds: list[Any]) -> list[Findin
             build(Modality.PROHIBITION, 0.7, "no", "imperative", n, j, j + 1, "anyone")  # "No spam."
             pass
         elif imperative_verb(w, following) and not _title_label(doc, j, e) and \
-                not (following and following[0] == ":") and \
+                not (j + 1 < sent.end and doc[j + 1].text == ":") and \
                 not (w in NOUN_LIKE and any(t.lower_ in MODALS for t in doc[j + 1:min(e, j + 16)])) and \
                 not (j > s and doc[j - 1].text[:1].isupper() and doc[j - 1].lower_ not in DISCOURSE):
             if doc[j].text[0].islower() and j == sent.start:

@@ -207,3 +207,22 @@ def test_a_lead_in_that_points_back_and_an_item_with_a_rule_in_its_second_senten
     assert rules["Unwelcome sexual attention."] == ("prohibition", "unwelcome sexual attention")
     assert rules["Your version."] == ("obligation", "include Your version")
     assert rules["Please don't paste screenshots."] == ("prohibition", "paste screenshots")
+
+
+def test_procedural_phrasings() -> None:
+    assert _one("In the PR comments, include some details about the channel.") == [
+        ("obligation", "include some details about the channel")]
+    assert _one("Administrators act as representatives, and need to maintain professionalism.") == [
+        ("obligation", "maintain professionalism")]
+    assert _one("It is the role of the admins to ensure everyone has a great experience.") == [
+        ("obligation", "ensure everyone has a great experience")]
+    assert _one("Admins are tasked with processing requests.") == [("obligation", "processing requests")]
+    assert _one("Post the job once and pin it.") == [("obligation", "Post the job once and pin it")]
+    assert _one("Open a Pull Request (PR) updating the config.") == [
+        ("obligation", "Open a Pull Request updating the config")]
+    assert _one("NOTE: This must be a mapping of their ID.") == [("obligation", "be a mapping of their ID")]
+    for sentence in ["Linking to resources will speed up the review.",
+                     "Due to the framework, it does not allow for an account to be banned.",
+                     "Spammers may try to fake the identity of another user.",
+                     "Channels managed by the tool will automatically have messages pinned."]:
+        assert _one(sentence) == [], sentence
