@@ -95,7 +95,7 @@ def peak_mb() -> float:
 def gold_figures(held_out: bool) -> list[dict]:
     """Draft every gold document beside a copy of it, check the draft, score it."""
     rows = []
-    totals = {"dev": Scores("dev documents"), "held_out": Scores("held-out document")}
+    totals = {"dev": Scores("dev documents"), "held_out": Scores("held-out documents")}
     with tempfile.TemporaryDirectory() as tmp:
         for path in sorted(GOLD.glob("*.yaml")):
             ann = Annotation.load(path)
@@ -211,7 +211,7 @@ def main() -> None:
             if ann.split == "held_out":
                 scored += [(confidence.calibrated_confidence(f), y)
                            for f, y in labelled_findings(GOLD / ann.document, ann)]
-        print("\nheld-out document, confidence from the shipped (development) counts:")
+        print("\nheld-out documents, confidence from the shipped (development) counts:")
         for r in confidence.reliability(scored):
             print(f"{r['bin']:16} {r['drafts']:>6} {r['mean_confidence']:>9} {r['share_correct']:>13}")
         out["held_out_reliability"] = confidence.reliability(scored)
