@@ -61,6 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy-id", help="id of the drafted policy (default: from the file name)")
     p.add_argument("--force", action="store_true",
                    help="replace an existing output file (never the document itself)")
+    p.add_argument("--model", help="optional: a capable model re-reads each drafted rule under "
+                   "constrained decoding (the rule-based reading is the fallback); a local "
+                   "checkpoint, 'default', or the server's model name with --backend openai")
+    p.add_argument("--backend", default="auto", help="generation backend for --model "
+                   "(auto, vllm, transformers, openai)")
+    p.add_argument("--base-url", help="OpenAI-compatible server for --backend openai")
     p.set_defaults(func=extract)
 
     p = verbs.add_parser("schema", help="print the JSON Schema of the spec format")
@@ -133,25 +139,43 @@ def extract(args: argparse.Namespace) -> int:
     out, given = Path(args.output), Path(args.document)
     folder = out.resolve().parent
     outside = not given.resolve().is_relative_to(folder)
+    backend = None
     try:
         refuse_overwrite(out, inputs=(given,), force=args.force)
         if outside and out.resolve() == folder / given.name:
             raise RulealignError(diagnostic("RA003", path=str(out), reason=(
                 "the document's copy goes there (a spec cites documents inside its folder)")))
-        text, stats = draft_spec_from_document(given, fmt=args.format,
-                                               min_confidence=args.min_confidence,
-                                               policy_id=args.policy_id, output=out,
-                                               replace_copy=args.force)
+        if getattr(args, "model", None):
+            from rulealign.llm import load_backend
+
+            backend = load_backend(args.backend, args.model, base_url=args.base_url)
+        if backend is None:
+            text, stats = draft_spec_from_document(given, fmt=args.format,
+                                                   min_confidence=args.min_confidence,
+                                                   policy_id=args.policy_id, output=out,
+                                                   replace_copy=args.force)
+        else:
+            from rulealign.compiler.draft import draft_spec
+
+            text, stats = draft_spec(given, fmt=args.format, min_confidence=args.min_confidence,
+                                     policy_id=args.policy_id, output=out, backend=backend,
+                                     replace_copy=args.force)
         atomic_write_text(out, text)
     except RulealignError as exc:
         print_diagnostics(exc.diagnostics)
         return 1
+    finally:
+        if backend is not None:
+            backend.close()
     if outside:
         print(f"copied {args.document} to {folder / given.name}: a spec cites documents "
               "inside its folder")
+    llm = (f"; the model re-read {stats['llm_refined']}, left out {stats['llm_dropped']}, "
+           f"{stats['llm_fallback']} kept their rule-based reading after a failed answer"
+           if "llm_refined" in stats else "")
     print(f"wrote {args.output}: {stats['rules']} draft rules from {stats['clauses']} clauses "
           f"({stats['sentences']} sentences; {stats['skipped']} below confidence "
-          f"{args.min_confidence}). Review it, then run: rulealign spec check {args.output}")
+          f"{args.min_confidence}{llm}). Review it, then run: rulealign spec check {args.output}")
     return 0
 
 

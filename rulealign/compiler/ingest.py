@@ -1,57 +1,68 @@
 """Policy documents (Markdown, plain text, HTML, PDF) become clauses with stable ids.
 
 Each format is read by its own well-kept parser (markdown-it-py, BeautifulSoup, pypdf)
-into *blocks* (headings and paragraphs with their character span and line); one shared
-step then numbers sections and paragraphs. A clause id is ``<section>.p<n>``: the
-section is the heading's own number when it has one ("4.2"), otherwise a path of
-heading slugs ("enforcement-guidelines/1"), so ids survive edits elsewhere.
+into *blocks* (headings and paragraphs with their character span and line;
+:mod:`rulealign.compiler.readers`); one shared step here then numbers sections and
+paragraphs. A clause id is ``<section>.p<n>``: the section is the heading's own number when
+it has one ("4.2"), otherwise a path of heading slugs ("enforcement-guidelines/1"), so ids
+survive edits elsewhere.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rulealign.compiler.models import Clause
+from rulealign.compiler.readers import (
+    MAX_BLOCK_CHARS,
+    MAX_DOCUMENT_BYTES,
+    NUMBERED,
+    Block,
+    Lines,
+    pdf_text,
+    read_blocks,
+    read_limited,
+    split_attributes,
+    text_blocks,
+    within_limits,
+)
 from rulealign.errors import DocumentError, diagnostic
+
+__all__ = ["FORMATS", "MAX_BLOCK_CHARS", "MAX_DOCUMENT_BYTES", "ClauseInfo", "Document", "Section",
+           "ingest_document", "ingest_text", "load_document", "place_document", "split_attributes"]
 
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".text": "text",
            ".html": "html", ".htm": "html", ".pdf": "pdf"}
 
-#: Largest policy document read (bytes): past it a document is refused, not read (RA153).
-MAX_DOCUMENT_BYTES = 20_000_000
-#: Longest paragraph (characters): a clause is cited and analysed as one piece (RA154).
-MAX_BLOCK_CHARS = 100_000
 
-_NUMBERED = re.compile(r"^(?:(?:section|article|clause|§)\s*)?(\d+(?:\.\d+)*)[.)]?\s+(\S.*)$", re.I)
-_FRONT_MATTER = re.compile(r"\A(---|\+\+\+)\n.*?\n\1\n", re.S)
+@dataclass
+class ClauseInfo:
+    """Structure around a clause that drafting needs and the :class:`Clause` contract does not
+    carry: list nesting, the paragraph that leads a list in ("Moderators must:"), a bold lead-in,
+    the authority of the enclosing section."""
+
+    depth: int = -1
+    item_start: bool = False
+    lead: str = ""
+    links_only: bool = False
+    lead_in: str | None = None  # id of the clause whose text ends in ':' and leads this item in
+    authority: str | None = None
 
 
 @dataclass
-class Block:
-    kind: str  # "heading" | "para"
-    text: str
-    start: int
-    end: int
+class Section:
+    """A heading: its section key, clean title, level, line and attributes."""
+
+    id: str
+    title: str
+    level: int
     line: int
-    level: int = 0
-    page: int | None = None
-
-
-class _Lines:
-    """Offset <-> line lookups for one text."""
-
-    def __init__(self, text: str):
-        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def offset(self, line: int) -> int:  # 0-based line
-        return self.starts[min(line, len(self.starts) - 1)]
-
-    def line_of(self, offset: int) -> int:  # 1-based
-        return bisect.bisect_right(self.starts, offset)
+    start: int
+    authority: str | None = None
+    attrs: dict[str, str] = field(default_factory=dict)
 
 
 def _slug(text: str) -> str:
@@ -59,209 +70,53 @@ def _slug(text: str) -> str:
     return s[:60] or "section"
 
 
-def _clean(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
-
-
-# -- readers ----------------------------------------------------------------------------------
-
-def _markdown_blocks(text: str) -> list[Block]:
-    from markdown_it import MarkdownIt
-
-    m = _FRONT_MATTER.match(text)
-    if m:  # blank it out, keeping offsets and line numbers
-        text = re.sub(r"[^\n]", " ", m.group(0)) + text[m.end():]
-    lines = _Lines(text)
-    tokens = MarkdownIt("commonmark").parse(text)
-    blocks: list[Block] = []
-    for i, tok in enumerate(tokens):
-        if tok.type not in ("heading_open", "paragraph_open") or tok.map is None:
-            continue
-        inline = tokens[i + 1]
-        parts = []
-        for child in inline.children or []:
-            if child.type in ("text", "code_inline"):
-                parts.append(child.content)
-            elif child.type in ("softbreak", "hardbreak"):
-                parts.append(" ")
-        content = _clean("".join(parts))
-        if not content:
-            continue
-        start, end = lines.offset(tok.map[0]), lines.offset(tok.map[1])
-        end = end if tok.map[1] < len(lines.starts) else len(text)
-        kind = "heading" if tok.type == "heading_open" else "para"
-        level = int(tok.tag[1]) if kind == "heading" else 0
-        blocks.append(Block(kind, content, start, end - (text[end - 1:end] == "\n"),
-                            tok.map[0] + 1, level))
-    return blocks
-
-
-_BULLET = re.compile(r"^\s*(?:[-*•]|\(?[a-z0-9]{1,3}[.)])\s+")
-
-
-def _text_blocks(text: str, page_starts: list[int] | None = None) -> list[Block]:
-    """Blocks of plain text (also PDF text, where blank lines are often lost).
-
-    A chunk is split at list items and at heading-like lines: numbered or upper-case
-    lines anywhere, Title Case lines at the start of a chunk.
-    """
-    lines = _Lines(text)
-    blocks: list[Block] = []
-    for chunk_start, chunk in _chunks(text):
-        groups: list[tuple[bool, list[tuple[int, str]]]] = []  # (is heading, lines)
-        offset = chunk_start
-        for n, ln in enumerate(chunk.splitlines(keepends=True)):
-            strict = _NUMBERED.match(ln.strip()) is not None or ln.strip().isupper()
-            level = _text_heading(_clean(ln), 1)
-            if level is not None and (n == 0 or strict):
-                groups.append((True, [(offset, ln)]))
-            elif not groups or groups[-1][0] or _BULLET.match(ln):
-                groups.append((False, [(offset, ln)]))
-            else:
-                groups[-1][1].append((offset, ln))
-            offset += len(ln)
-        for is_heading, group in groups:
-            start = group[0][0]
-            body = "".join(ln for _, ln in group)
-            end = start + len(body.rstrip("\n"))
-            content = _clean(body)
-            if not content:
-                continue
-            page = bisect.bisect_right(page_starts, start) if page_starts else None
-            if is_heading:
-                level = _text_heading(content, 1) or 1
-                blocks.append(Block("heading", content, start, end, lines.line_of(start), level, page))
-            else:
-                if _BULLET.match(content):
-                    content = _BULLET.sub("", content, count=1)
-                blocks.append(Block("para", content, start, end, lines.line_of(start), 0, page))
-    return blocks
-
-
-def _chunks(text: str) -> Iterable[tuple[int, str]]:
-    """(offset, text) of each run of non-blank lines, in one linear pass (a regex with
-    ``[^\\n]*\\S`` inside a repeat backtracks quadratically over a long line of spaces)."""
-    start: int | None = None
-    pos = 0
-    for line in text.split("\n"):
-        end = pos + len(line) + 1  # past the newline
-        if line.strip():
-            if start is None:
-                start = pos
-        elif start is not None:
-            yield start, text[start:pos]
-            start = None
-        pos = end
-    if start is not None:
-        yield start, text[start:]
-
-
-def _text_heading(content: str, n_lines: int) -> int | None:
-    """Heading level of a one-line block that looks like a heading, else None."""
-    if n_lines != 1 or len(content) > 80 or content.endswith((".", ":", ";", ",", "?", "!")):
-        return None
-    m = _NUMBERED.match(content)
-    if m:
-        return m.group(1).count(".") + 1
-    letters = [c for c in content if c.isalpha()]
-    if letters and all(c.isupper() for c in letters) and len(letters) > 2:
-        return 1
-    words = content.split()
-    if 1 <= len(words) <= 8 and all(w[0].isupper() or not w[0].isalpha() or len(w) <= 3 for w in words):
-        return 2
-    return None
-
-
-_HTML_BLOCKS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "dd"})
-
-
-def _html_blocks(text: str) -> list[Block]:
-    """Headings, paragraphs and list items, each with the text it owns.
-
-    A string belongs to its nearest block ancestor only, so a block nested in another (a
-    ``<p>`` inside a list item, or the chains of unclosed ``<p>`` that legacy HTML is made of,
-    which the parser nests) is never read twice: one walk over the tree, linear in its size,
-    with an explicit stack (no recursion, however deep the nesting)."""
-    from bs4 import BeautifulSoup, CData, NavigableString, Tag
-
-    lines = _Lines(text)
-    soup = BeautifulSoup(text, "html.parser")
-    owned: list[tuple[Tag, list[str]]] = []
-    stack: list[tuple[object, list[str] | None]] = [(soup, None)]
-    while stack:
-        node, parts = stack.pop()
-        if isinstance(node, NavigableString):
-            if parts is not None and type(node) in (NavigableString, CData):
-                parts.append(str(node))
-            continue
-        if not isinstance(node, Tag):
-            continue
-        if node.name in _HTML_BLOCKS:
-            parts = []
-            owned.append((node, parts))
-        stack.extend((child, parts) for child in reversed(node.contents))
-    starts = [lines.offset((tag.sourceline or 1) - 1) + (tag.sourcepos or 0) for tag, _ in owned]
-    blocks: list[Block] = []
-    for i, (tag, parts) in enumerate(owned):
-        content = _clean(" ".join(parts))
-        if not content:
-            continue
-        start = starts[i]
-        # the block ends at its closing tag, looked for only up to the next block's start
-        # (an unclosed <p> has none: searching the rest of the text each time is quadratic)
-        limit = starts[i + 1] if i + 1 < len(starts) and starts[i + 1] > start else len(text)
-        close = text.find(f"</{tag.name}", start, limit)
-        end = close + len(tag.name) + 3 if close >= 0 else min(limit, start + len(content))
-        line = tag.sourceline or 1
-        if tag.name.startswith("h"):
-            blocks.append(Block("heading", content, start, end, line, int(tag.name[1])))
-        else:
-            blocks.append(Block("para", content, start, end, line))
-    return blocks
-
-
-def _pdf_text(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> tuple[str, list[int]]:
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    data = _read_limited(path, max_bytes)
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentError(diagnostic("RA151", path=str(path), reason="the PDF is encrypted"))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise DocumentError(diagnostic("RA151", path=str(path), reason=str(exc) or type(exc).__name__)) from None
-    starts, parts, offset = [], [], 0
-    for page in pages:
-        starts.append(offset)
-        chunk = page.rstrip("\n") + "\n\n"
-        parts.append(chunk)
-        offset += len(chunk)
-    return "".join(parts), starts
+def _key(text: str) -> str:
+    """A heading's own ``{#id}`` as a section key: kept as written where it is a valid id."""
+    return re.sub(r"[^a-z0-9_.\-]+", "-", text.lower()).strip("-.")[:80]
 
 
 # -- sections and clause ids -------------------------------------------------------------------
 
-def _clauses(blocks: Iterable[Block], document: str) -> list[Clause]:
+@dataclass
+class _Structure:
+    clauses: list[Clause]
+    info: dict[str, ClauseInfo]
+    sections: list[Section]
+    authorities: list[str]
+
+
+def _structure(blocks: Iterable[Block], document: str) -> _Structure:
+    """Number sections and paragraphs; keep list structure, lead-ins and authorities.
+
+    A heading's ``{#id}`` attribute is its section key; ``authority=`` sets the authority of
+    the section and of everything under it (until a sibling or parent heading names another).
+    """
     blocks = list(blocks)
     h1 = [b for b in blocks if b.kind == "heading" and b.level == 1]
     title_block = h1[0] if len(h1) == 1 and blocks and blocks[0] is h1[0] else None
-    stack: list[tuple[int, str, str]] = []  # (level, section id, title)
+    stack: list[tuple[int, str, str, str | None]] = []  # (level, section id, title, authority)
     counters: dict[str, int] = {}
     used: set[str] = set()
     clauses: list[Clause] = []
+    info: dict[str, ClauseInfo] = {}
+    sections: list[Section] = []
+    authorities: list[str] = []
+    leads: list[tuple[int, str]] = []  # open lead-ins: (list depth, clause id)
+    root_authority = title_block.attrs.get("authority") if title_block else None
+    if root_authority:
+        authorities.append(root_authority)
     for b in blocks:
         if b is title_block:
             continue
         if b.kind == "heading":
+            leads.clear()
             while stack and stack[-1][0] >= b.level:
                 stack.pop()
-            m = _NUMBERED.match(b.text)
+            m = NUMBERED.match(b.text)
             parent = stack[-1][1] if stack else ""
-            if m and ("." in m.group(1) or not parent):
+            if b.attrs.get("id") and _key(b.attrs["id"]):
+                sid, title = _key(b.attrs["id"]), (m.group(2) if m else b.text)
+            elif m and ("." in m.group(1) or not parent):
                 sid, title = m.group(1), m.group(2)
             elif m:
                 sid, title = f"{parent}/{m.group(1)}", m.group(2)
@@ -271,79 +126,65 @@ def _clauses(blocks: Iterable[Block], document: str) -> list[Clause]:
             while sid in used:  # two headings with the same text
                 sid, n = f"{base}-{n}", n + 1
             used.add(sid)
-            stack.append((b.level, sid, title))
+            authority = b.attrs.get("authority") or (stack[-1][3] if stack else root_authority)
+            if b.attrs.get("authority") and b.attrs["authority"] not in authorities:
+                authorities.append(b.attrs["authority"])
+            stack.append((b.level, sid, title, authority))
+            sections.append(Section(sid, title, b.level, b.line, b.start, authority, dict(b.attrs)))
             continue
-        section, title = (stack[-1][1], stack[-1][2]) if stack else ("preamble", "")
+        section, title, authority = (stack[-1][1], stack[-1][2], stack[-1][3]) if stack \
+            else ("preamble", "", root_authority)
         counters[section] = counters.get(section, 0) + 1
-        clauses.append(Clause(id=f"{section}.p{counters[section]}", document=document,
-                              section=section, section_title=title, text=b.text,
-                              span=(b.start, b.end), line=b.line, page=b.page))
-    return clauses
+        cid = f"{section}.p{counters[section]}"
+        clauses.append(Clause(id=cid, document=document, section=section, section_title=title,
+                              text=b.text, span=(b.start, b.end), line=b.line, page=b.page))
+        # a paragraph ending in ':' leads in the list items that follow it (deeper ones, or
+        # siblings when it is itself an item), until prose at its level or above
+        while leads and (b.depth < leads[-1][0] or (not b.item_start and b.depth <= leads[-1][0])):
+            leads.pop()
+        lead_in = leads[-1][1] if leads and b.item_start else None
+        info[cid] = ClauseInfo(depth=b.depth, item_start=b.item_start, lead=b.lead,
+                               links_only=b.links_only, lead_in=lead_in, authority=authority)
+        if b.text.rstrip().endswith(":"):
+            leads.append((b.depth, cid))
+    return _Structure(clauses, info, sections, authorities)
 
 
-def _blocks(text: str, fmt: str, document: str) -> list[Block]:
-    if fmt == "markdown":
-        blocks = _markdown_blocks(text)
-    elif fmt == "html":
-        blocks = _html_blocks(text)
-    elif fmt == "text":
-        blocks = _text_blocks(text)
-    else:
-        raise DocumentError(diagnostic("RA150", path=document, suffix=fmt))
-    return _within_limits(blocks, document)
-
-
-def _within_limits(blocks: list[Block], document: str) -> list[Block]:
-    long = [b for b in blocks if len(b.text) > MAX_BLOCK_CHARS]
-    if long:
-        raise DocumentError([diagnostic("RA154", file=document, line=b.line, chars=len(b.text),
-                                        limit=MAX_BLOCK_CHARS) for b in long[:5]])
-    return blocks
-
-
-def _read_limited(p: Path, max_bytes: int) -> bytes:
-    """The file's bytes, refused (RA153) past ``max_bytes`` without reading more than that."""
-    try:
-        with p.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise DocumentError(diagnostic("RA001", path=str(p), reason=exc.strerror or str(exc))) from None
-    if len(data) > max_bytes:
-        raise DocumentError(diagnostic("RA153", path=str(p), size=_size(p, len(data)),
-                                       limit=max_bytes))
-    return data
-
-
-def _size(p: Path, at_least: int) -> str:
-    try:
-        return str(p.stat().st_size)
-    except OSError:
-        return f"over {at_least - 1}"
+def _clauses(blocks: Iterable[Block], document: str) -> list[Clause]:
+    return _structure(blocks, document).clauses
 
 
 def ingest_text(text: str, *, document: str, fmt: str) -> list[Clause]:
     """Clauses of a document given as text (``fmt``: markdown, text or html)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _clauses(_blocks(text, fmt, document), document)
+    return _clauses(read_blocks(text, fmt, document)[0], document)
 
 
 @dataclass
 class Document:
-    """A policy document read into clauses, with its text (extracted text for a PDF)."""
+    """A policy document read into clauses, with its text (extracted text for a PDF).
+
+    ``info`` holds each clause's list structure and authority, ``sections`` the headings,
+    ``authorities`` the authority levels the document names, highest first (its front matter's
+    ``authorities:`` list where it gives one, otherwise in order of first appearance).
+    """
 
     path: str
     text: str
     clauses: list[Clause]
     title: str = ""
+    info: dict[str, ClauseInfo] = field(default_factory=dict)
+    sections: list[Section] = field(default_factory=list)
+    authorities: list[str] = field(default_factory=list)
 
     def line_of(self, clause: Clause, sentence: str) -> int:
         """Source line where ``sentence`` (a piece of ``clause``) starts."""
-        words = sentence.split()[:6]
+        words = re.findall(r"[^\W_]+", sentence)[:6]
         if not words:
             return clause.line
-        pattern = r"[\s*_>#\-]+".join(re.escape(w) for w in words)
+        pattern = r"[\W_]+".join(re.escape(w) for w in words)
         m = re.compile(pattern).search(self.text, clause.span[0], max(clause.span[1], clause.span[0] + 1))
-        return _Lines(self.text).line_of(m.start()) if m else clause.line
+        return Lines(self.text).line_of(m.start()) if m else clause.line
 
 
 def load_document(path: str | Path, *, document_name: str | None = None,
@@ -357,22 +198,27 @@ def load_document(path: str | Path, *, document_name: str | None = None,
         raise DocumentError(diagnostic("RA150", path=str(p), suffix=p.suffix or "(none)"))
     if not p.is_file():
         raise DocumentError(diagnostic("RA001", path=str(p), reason="no such file"))
+    meta: dict = {}
     if fmt == "pdf":
-        text, page_starts = _pdf_text(p, max_bytes)
-        blocks = _within_limits(_text_blocks(text, page_starts), name)
+        text, page_starts = pdf_text(p, max_bytes)
+        blocks = within_limits(text_blocks(text, page_starts), name)
     else:
         try:
-            text = _read_limited(p, max_bytes).decode("utf-8-sig")
+            text = read_limited(p, max_bytes).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise DocumentError(diagnostic("RA151", path=str(p), reason=f"not UTF-8 ({exc.reason} "
                                            f"at byte {exc.start})")) from None
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-        blocks = _blocks(text, fmt, name)
-    clauses = _clauses(blocks, name)
-    if not clauses:
+        blocks, meta = read_blocks(text, fmt, name)
+    st = _structure(blocks, name)
+    if not st.clauses:
         raise DocumentError(diagnostic("RA152", path=str(p)))
     h1 = [b for b in blocks if b.kind == "heading" and b.level == 1]
-    return Document(path=name, text=text, clauses=clauses, title=h1[0].text if h1 else "")
+    authorities = list(meta.get("authorities", []))
+    authorities += [a for a in st.authorities if a not in authorities]
+    title = meta.get("title") or (h1[0].text if h1 else "")
+    return Document(path=name, text=text, clauses=st.clauses, title=title, info=st.info,
+                    sections=st.sections, authorities=authorities)
 
 
 def place_document(path: str | Path, folder: str | Path, *, replace: bool = False) -> Path:
@@ -385,7 +231,7 @@ def place_document(path: str | Path, folder: str | Path, *, replace: bool = Fals
     src, root = Path(path).resolve(), Path(folder).resolve()
     if src.is_relative_to(root):
         return src
-    data = _read_limited(src, MAX_DOCUMENT_BYTES)
+    data = read_limited(src, MAX_DOCUMENT_BYTES)
     target = root / src.name
     if target.exists():
         try:

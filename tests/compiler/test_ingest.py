@@ -139,3 +139,18 @@ def test_shipped_policy_documents_ingest() -> None:
         clauses = ingest_document(SPECS / name)
         assert len(clauses) >= 30
         assert len({c.id for c in clauses}) == len(clauses)
+
+
+def test_defect4_unclosed_html_paragraphs_are_read_once_in_linear_time(tmp_path: Path) -> None:
+    """Issue 19, defect 4: unclosed <p> gave each sentence once per ancestor (50 -> 1,275
+    clauses) and quadratic time (1,000 paragraphs past 120 s)."""
+    import time
+
+    path = tmp_path / "legacy.html"
+    path.write_text("<html><body>" + "".join(f"<p>Agents must reply to ticket {i}." for i in range(50)))
+    clauses = ingest_document(path)
+    assert len(clauses) == 50 and clauses[7].text == "Agents must reply to ticket 7."
+    path.write_text("<html><body>" + "".join(f"<div><p>Agents must reply to ticket {i}." for i in range(5000)))
+    t0 = time.perf_counter()
+    assert len(ingest_document(path)) == 5000
+    assert time.perf_counter() - t0 < 20
