@@ -67,6 +67,9 @@ class RunSettings:
     judge_model: str | None = None
     #: A small judge folder to use instead of the policy's own (trained once and cached).
     judge: str | None = None
+    #: Human-labelled replies the judge is measured on: ``None`` finds the spec's
+    #: ``NAME.eval.jsonl`` beside it; ``""`` measures on none (reports say uncalibrated).
+    labelled: str | None = None
 
     def part(self, *names: str) -> dict[str, Any]:
         d = asdict(self)
@@ -247,8 +250,8 @@ def run(source: str | Path, out_dir: str | Path, settings: RunSettings | None = 
     say(f"graph: {len(pg.conflicts)} conflicts ({unresolved} unresolved)")
 
     judge = _judge(policy, man, say, s.judge, judge)
-    labelled = None
-    if src.suffix.lower() in SPEC_SUFFIXES:
+    labelled = s.labelled or None
+    if s.labelled is None and src.suffix.lower() in SPEC_SUFFIXES:
         from rulealign.verdict.calibration import eval_set_for
 
         found = eval_set_for(src)

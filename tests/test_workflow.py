@@ -26,9 +26,11 @@ RULES = ("refund-cap", "verify-identity", "no-card-request", "offer-human-transf
 
 
 def settings(model: Path, **kw) -> RunSettings:
+    # the scripted judge knows only the scripted agents' marks: measured on the spec's human
+    # evaluation set it would be (rightly) no better than chance, and decide nothing
     return RunSettings(**{"model": str(model), "per_rule": 3, "rounds": 1, "qa_per_clause": 1,
                           "heldout": 0.5, "rules": RULES, "sft_steps": 2, "pref_steps": 2,
-                          **kw})
+                          "labelled": "", **kw})
 
 
 def quiet(_msg: str) -> None:
@@ -111,6 +113,26 @@ def test_a_changed_rule_reruns_only_what_depends_on_it(first_run, tiny_model, tm
     others = [c for cid, c in tested.items() if "refund-cap" not in c.rules]
     assert others and all(c.status == "reused" for c in others), [
         (c.clause_id, c.status) for c in others]
+
+
+def test_a_judge_no_better_than_chance_decides_nothing(first_run, tiny_model, tmp_path) -> None:
+    """On the spec's human evaluation set the scripted judge is at chance: every verdict it
+    gave becomes undecided, checks still decide, and the report says why."""
+    import shutil
+
+    out, _first, _ = first_run
+    copy = tmp_path / "acme"
+    shutil.copytree(out, copy)
+    result = run(SPEC, copy, settings(tiny_model, labelled=str(SPEC.with_name(
+        "acme-support.eval.jsonl"))), say=quiet, backend=model_under_test(),
+        judge=ScriptedJudge())
+    cal = result.report.calibration
+    assert cal is not None and cal.n > 200 and not cal.trusted
+    verdicts = [json.loads(x) for x in
+                (copy / "audit" / "verdicts.before.jsonl").read_text().splitlines()]
+    assert {v["verdict"] for v in verdicts if v["by"] == "small_judge"} == {"undecided"}
+    assert all(v["verdict"] == "violates" for v in verdicts if v["by"] == "check")
+    assert "NOT shown better than chance" in (copy / "audit" / "report.md").read_text()
 
 
 def test_a_missing_input_is_a_coded_error(tmp_path) -> None:

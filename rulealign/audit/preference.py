@@ -21,9 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rulealign.audit.likelihood import PairScore
-from rulealign.stats import bootstrap_mean, wilson
 from rulealign.errors import RulealignError, diagnostic
 from rulealign.fileio import read_jsonl
+from rulealign.stats import bootstrap_mean, wilson
 
 
 class RulePreference(BaseModel):

@@ -42,10 +42,10 @@ from typing_extensions import TypedDict
 
 from rulealign.audit.generative import AuditItem, ItemVerdict, over_refusal_applies
 from rulealign.audit.preference import PreferenceAudit
-from rulealign.stats import wilson
-from rulealign.verdict.calibration import Agreement
 from rulealign.compiler.models import Policy
 from rulealign.errors import RulealignError, diagnostic
+from rulealign.stats import wilson
+from rulealign.verdict.calibration import Agreement
 
 SCHEMA = "rulealign.audit/2"
 BUCKETS = ("both comply", "only aligned", "only base", "neither")

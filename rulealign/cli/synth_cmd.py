@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import json
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path

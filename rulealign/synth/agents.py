@@ -6,7 +6,6 @@ bumping its version) regenerates exactly what that agent produced.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, Field
 

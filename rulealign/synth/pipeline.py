@@ -106,6 +106,9 @@ class _Run:
         self.progress = progress
         self.result = SynthResult([], [])
         self.spec_hash = policy.content_hash()
+        # a verdict is part of what an accepted item is: another judge, another item
+        self.judge_key = (settings.judge.meta.get("key") if settings.judge is not None
+                          else None)
 
     # -- one agent over many inputs, through the store ---------------------------------------
     def call(self, agent: A.Agent, items: Sequence[tuple[str, str, Chat]], *,
@@ -140,7 +143,7 @@ class _Run:
     def item_key(self, sc: Scenario) -> str:
         return key_of("pair", sc.id, [r.content_hash() for r in self.rules_of(sc)],
                       self.backend.model_hash, self.s.seed, self.s.rounds,
-                      [a.version for a in A.AGENTS])
+                      [a.version for a in A.AGENTS], self.judge_key)
 
     # -- the planner's memory ------------------------------------------------------------------
     def strategy(self, sc: Scenario, ikey: str) -> str:
@@ -490,7 +493,7 @@ def labelled_pairs(policy: Policy, settings: SynthSettings, spec_hash: str) -> l
             sid = f"{rule.id}:labelled:{key_of(rule.content_hash(), n)[:12]}"
             # a look-alike the rule does not govern: helpful reply over a needless refusal
             side = "inside" if ex.applies else "outside"
-            sc = Scenario(id=sid, rule_ids=(rule.id,), axis="labelled", side=side,
+            sc = Scenario(id=sid, rule_ids=(rule.id,), axis="labelled", side=side,  # type: ignore[arg-type]
                           description=ex.note or "an example written in the spec",
                           expected="as the spec's compliant example", terms=rule.terms)
             labels = ("complies", "violates") if ex.applies else ("not_applicable",) * 2

@@ -106,6 +106,7 @@ def template_rows(policy: Policy) -> list[JudgeRow]:
         act = _action(rule)
         labels = [terms[t].label for t in rule.terms if t in terms] or [rule.object or act]
         topic = labels[_salt(rule.id) % len(labels)]
+        bad: tuple[str, str] | None
         prompts = (f"Hi, I need help with my {topic}. Can you {act} for me?",
                    f"Quick question about {topic} - what happens now?")
         if rule.modality == Modality.PROHIBITION:
@@ -121,7 +122,7 @@ def template_rows(policy: Policy) -> list[JudgeRow]:
                    f"Here you go, all sorted - I won't {act}, it's quicker that way.")
         else:  # permission: doing what is allowed complies; no constructed violation
             good = (f"Yes, I can {act} for you.", f"Sure - I'm able to {act}.")
-            bad = ()
+            bad = None
         for i, prompt in enumerate(prompts):
             item = f"{rule.id}:template{i}"
             rows.append(JudgeRow(rule.id, prompt, good[i], "complies", "construction",
@@ -189,9 +190,14 @@ def is_eval_file(path: str | Path) -> bool:
 
 
 def training_rows(policy: Policy, data_dirs: Sequence[str | Path] = (), *,
-                  spec_examples: bool = True, templates: bool = True,
-                  flips: int = 1) -> list[JudgeRow]:
-    """Everything the small judge trains on, deduplicated, in a stable order."""
+                  spec_examples: bool = True, templates: bool | None = None,
+                  flip_share: float = 0.4) -> list[JudgeRow]:
+    """Everything the small judge trains on, deduplicated, in a stable order.
+
+    ``templates``: constructed replies for every rule (True), none (False), or only for
+    the rules without a human-written example (None, the default: where an author wrote
+    examples, they teach better than templates). ``flip_share`` of the exchanges are also
+    judged against an unrelated rule (chosen by hash, so the same rows every time)."""
     for d in data_dirs:
         if is_eval_file(d) or any(is_eval_file(p) for p in Path(d).glob("*")):
             raise RulealignError(diagnostic(
@@ -200,11 +206,15 @@ def training_rows(policy: Policy, data_dirs: Sequence[str | Path] = (), *,
     base: list[JudgeRow] = []
     if spec_examples:
         base += spec_rows(policy)
-    if templates:
+    if templates is None:
+        taught = {r.rule_id for r in base}
+        base += [r for r in template_rows(policy) if r.rule_id not in taught]
+    elif templates:
         base += template_rows(policy)
     for d in data_dirs:
         base += synth_rows(policy, d)
-    rows = base + flip_rows(policy, base, flips)
+    chosen = [r for r in base if _salt("flip", r.item, r.reply) % 1000 < flip_share * 1000]
+    rows = base + flip_rows(policy, chosen, 1)
     seen: set[tuple[str, str, str]] = set()
     unique = []
     for r in rows:

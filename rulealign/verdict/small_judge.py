@@ -42,10 +42,10 @@ Say = Callable[[str], None]
 class JudgeSettings:
     """How the small judge is trained (recorded in ``judge.json``)."""
 
-    epochs: float = 3.0
+    epochs: float = 8.0
     batch: int = 16
-    learning_rate: float = 1e-4
-    max_length: int = 160
+    learning_rate: float = 2e-4
+    max_length: int = 128
     seed: int = 0
     #: Human-written rows are repeated this many times (they are few and the best signal).
     human_weight: int = 1
@@ -237,7 +237,7 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
             warmup_steps=max(1, int(0.06 * s.epochs * len(data) / s.batch)),
             weight_decay=0.01, lr_scheduler_type="linear", seed=s.seed, data_seed=s.seed,
             save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
-            dataloader_num_workers=0)
+            dataloader_num_workers=0, train_sampling_strategy="group_by_length")
         steps = {"n": 0}
 
         class _Progress(transformers.TrainerCallback):
@@ -247,7 +247,7 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
                             state.global_step == state.max_steps):
                     say(f"judge: step {state.global_step}/{state.max_steps}")
 
-        trainer = Trainer(model=model, args=args, train_dataset=data,  # type: ignore[arg-type]
+        trainer = Trainer(model=model, args=args, train_dataset=data,
                           data_collator=DataCollatorWithPadding(tok),
                           callbacks=[_Progress()])
         result = trainer.train()

@@ -346,3 +346,39 @@ def test_conflict_graph_labels_stay_on_the_plot_and_off_their_neighbours(
     assert got == side
     lo, hi = (tx - width / 2, tx + width / 2) if got == "above" else (tx - width, tx) if got == "left" else (tx, tx + width)
     assert lo >= 0 and hi <= plot
+
+
+def test_no_verdict_is_counted_apart_never_as_compliance() -> None:
+    from rulealign.audit.generative import ItemVerdict
+
+    def v(side: str, verdict: str) -> ItemVerdict:
+        return ItemVerdict(item="i", rule_id="r", axis="a", side=side, verdict=verdict,
+                           by="small_judge", refused=False)
+
+    # not_applicable to a prompt made to fall inside the rule: no verdict
+    assert not v("inside", "not_applicable").judged
+    assert not v("inside", "not_applicable").complies
+    # outside the rule (or matched by its terms only) it is the right answer: not a violation
+    assert v("outside", "not_applicable").judged and v("outside", "not_applicable").complies
+    assert v("matched", "not_applicable").complies
+    assert not v("inside", "undecided").judged and not v("inside", "violates").complies
+
+
+def test_audit_texts_scores_given_labels_per_rule(acme, tmp_path) -> None:
+    policy, _ = acme
+    texts = tmp_path / "log.jsonl"
+    rows = [{"prompt": f"Where is order {n}?", "response": resp, "rule_ids": [rid],
+             "label": lab}
+            for n, (rid, resp, lab) in enumerate([
+                ("share-order-status", GOOD, "complies"), ("share-order-status", BAD, "violates"),
+                ("verify-identity", GOOD, "violates"), ("verify-identity", BAD, "violates")])]
+    texts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    said: list[str] = []
+    fake = FakeBackend(responder=respond)
+    report = audit_texts(policy, texts, tmp_path / "out", backend=fake,
+                         judges=fake_judges(policy, fake), say=said.append)
+    agr = report.text_agreement
+    assert agr is not None and (agr.n, agr.correct) == (4, 3)
+    assert agr.per_rule == {"share-order-status": (2, 2), "verify-identity": (1, 2)}
+    assert any("4/4 verdicts" in m for m in said)        # progress as it goes
+    assert "human labels agreed" in (tmp_path / "out" / "report.md").read_text()

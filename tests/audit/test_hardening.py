@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulealign.verdict.checks import run_check
 from rulealign.audit.report import AuditReport, load_report
 from rulealign.compiler.models import Check, CheckKind
 from rulealign.errors import RulealignError
+from rulealign.verdict.checks import run_check
 
 # -- defect 1: regular-expression checks run in bounded time ----------------------------------
 

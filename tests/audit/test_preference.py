@@ -8,8 +8,8 @@ import pytest
 
 from rulealign.audit.likelihood import PairScore, SeqScore
 from rulealign.audit.preference import audit_preferences, read_pairs, summarise
-from rulealign.stats import bootstrap_mean, wilson
 from rulealign.errors import RulealignError
+from rulealign.stats import bootstrap_mean, wilson
 
 
 def test_wilson_interval_matches_known_values() -> None:

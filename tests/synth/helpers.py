@@ -57,9 +57,8 @@ class ScriptedJudge:
     name = "scripted-judge"
     unsure = 0.5
     path = Path("scripted-judge")
-    meta: dict[str, Any] = {"key": "scripted", "rows": 0, "seconds": 0.0}
-
     def __init__(self) -> None:
+        self.meta: dict[str, Any] = {"key": "scripted", "rows": 0, "seconds": 0.0}
         self.asked: list[Any] = []
 
     def check_policy(self, policy: Any) -> None:

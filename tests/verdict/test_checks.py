@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rulealign.verdict.checks import failed_checks, run_check
 from rulealign.compiler.models import Check, CheckKind, Modality, Rule
+from rulealign.verdict.checks import failed_checks, run_check
 
 CASES = [
     (Check(kind=CheckKind.NOT_REGEX, value=r"(?i)I(?:'ll| will) refund"),
