@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rulealign.cli.judge_cmd import add_judge_options
 from rulealign.cli.kg_cmd import open_graph
 from rulealign.cli.output import clean, print_diagnostics, table
 from rulealign.errors import RulealignError
@@ -29,16 +30,7 @@ def _model_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", help="auto, vllm, transformers, openai")
     p.add_argument("--model", default="default", help="'default' or a local checkpoint")
     p.add_argument("--base-url", default=None, help="server URL for --backend openai")
-    p.add_argument("--judge", default=None, metavar="DIR",
-                   help="a small judge trained with 'rulealign judge train' (default: the "
-                        "policy's own, trained on first use and cached)")
-    p.add_argument("--judge-model", default=None,
-                   help="an LLM judge (local checkpoint or, with openai, a served model) asked "
-                        "where the small judge is unsure; default: none")
-    p.add_argument("--labelled", default=None, metavar="JSONL",
-                   help="human-labelled replies the judge is measured on (default: "
-                        "SPEC's NAME.eval.jsonl beside it, if any); without, reports say "
-                        "the judge is uncalibrated")
+    add_judge_options(p)
     p.add_argument("--fail-under", type=float, default=None, metavar="RATE",
                    help="exit 1 when a clause's compliance is below RATE (0-1)")
 

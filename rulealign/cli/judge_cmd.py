@@ -23,6 +23,20 @@ examples:
 """
 
 
+def add_judge_options(p: argparse.ArgumentParser) -> None:
+    """The judge options of the commands that give verdicts (audit, run)."""
+    p.add_argument("--judge", default=None, metavar="DIR",
+                   help="a small judge trained with 'rulealign judge train' (default: the "
+                        "policy's own, trained on first use and cached)")
+    p.add_argument("--judge-model", default=None,
+                   help="an LLM judge (local checkpoint or, with openai, a served model) asked "
+                        "where the small judge is unsure; default: none")
+    p.add_argument("--labelled", default=None, metavar="JSONL",
+                   help="human-labelled replies the judge is measured on (default: the "
+                        "spec's NAME.eval.jsonl beside it, if any); without, reports say "
+                        "the judge is uncalibrated")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("judge", help="train and measure the small judge", description=HELP,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

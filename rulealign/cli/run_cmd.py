@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rulealign.cli.judge_cmd import add_judge_options
 from rulealign.cli.output import print_diagnostics
 from rulealign.errors import RulealignError
 
@@ -44,12 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pref-steps", type=int, default=10)
     p.add_argument("--no-train", action="store_true", help="audit the base model only")
     p.add_argument("--no-likelihood", action="store_true", help="skip the likelihood audit")
-    p.add_argument("--judge", default=None, metavar="DIR",
-                   help="a small judge from 'rulealign judge train' (default: the policy's "
-                        "own, trained once and cached)")
-    p.add_argument("--judge-model", default=None,
-                   help="an LLM judge (local checkpoint or served model) asked where the "
-                        "small judge is unsure; default none")
+    add_judge_options(p)
     p.add_argument("--fail-under", type=float, default=None, metavar="RATE",
                    help="exit 1 when a clause's compliance (aligned model) is below RATE")
     p.set_defaults(func=run_cmd)
@@ -66,7 +62,8 @@ def run_cmd(args: argparse.Namespace) -> int:
         heldout=args.heldout, rules=tuple(args.rules.split(",")) if args.rules else None,
         train=not args.no_train, method=args.method, sft_steps=args.sft_steps,
         pref_steps=args.pref_steps, likelihood=not args.no_likelihood,
-        fail_under=args.fail_under, judge_model=args.judge_model, judge=args.judge)
+        fail_under=args.fail_under, judge_model=args.judge_model, judge=args.judge,
+        labelled=args.labelled)
     try:
         result = run(args.source, args.out, settings)
     except RulealignError as exc:
