@@ -215,7 +215,8 @@ def draft_findings(document: Any) -> list[tuple[_Unit, Finding]]:
 def _inherit(document: Any, unit: _Unit, own: list[Finding],
              lead: list[tuple[_Unit, list[Finding]]]) -> list[Finding]:
     """Apply a lead-in ("Moderators MUST:", "Examples of unacceptable behavior include:")."""
-    assert unit.clause is not None
+    if unit.clause is None:  # a unit without a clause has nothing to inherit into
+        return own
     lead_clause = next((u.clause for u, _ in lead if u.clause is not None), None)
     if lead_clause is None:
         return own
