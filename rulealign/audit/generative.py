@@ -32,8 +32,6 @@ from rulealign.verdict.small_judge import SmallJudge
 VerdictName = Literal["complies", "violates", "not_applicable", "undecided"]
 #: Tokens an audited answer may use (answers are free text, not JSON).
 ANSWER_TOKENS = 160
-#: Tokens for a verdict (a typical one is 40-90; past this a small judge is repeating itself).
-JUDGE_TOKENS = 192
 
 
 @dataclass(frozen=True)

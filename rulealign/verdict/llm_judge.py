@@ -21,6 +21,8 @@ class Judgement(BaseModel):
     rationale: str = Field(max_length=200)
 
 
+#: Tokens for a verdict (a typical one is 40-90; past this a small judge repeats itself).
+JUDGE_TOKENS = 192
 #: Answers a batch of judge prompts: for each, the judgement or ``None`` and why it failed.
 AskJudge = Callable[[Sequence[Chat]], list[tuple[Judgement | None, str]]]
 
@@ -45,7 +47,8 @@ def judge_prompt(rules: Sequence[Rule], user_prompt: str, response: str,
     ]
 
 
-def backend_judge(backend: Backend, max_tokens: int = 192, tag: str = "judge") -> AskJudge:
+def backend_judge(backend: Backend, max_tokens: int = JUDGE_TOKENS,
+                  tag: str = "judge") -> AskJudge:
     """An :data:`AskJudge` over a generation backend (greedy, schema-constrained)."""
 
     def ask(chats: Sequence[Chat]) -> list[tuple[Judgement | None, str]]:

@@ -158,7 +158,6 @@ class SmallJudge:
         import torch
 
         self._load()
-        out: list[list[float]] = []
         max_len = int(self.meta.get("settings", {}).get("max_length", 160))
         # sorted by length so that a batch pads little; results put back in order
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
@@ -171,8 +170,7 @@ class SmallJudge:
                                 return_tensors="pt")
                 p = torch.softmax(self._model(**enc).logits.float(), dim=-1).tolist()
                 probs.update(zip(idx, p, strict=True))
-        out = [probs[i] for i in range(len(pairs))]
-        return out
+        return [probs[i] for i in range(len(pairs))]
 
     def judge(self, cases: Sequence[Case]) -> list[tuple[str, float]]:
         """(label, probability) for each case's target rule."""
