@@ -31,3 +31,18 @@ def bootstrap_mean(values: Sequence[float], *, resamples: int = 2000, seed: int 
     lo = means[int((1 - level) / 2 * resamples)]
     hi = means[min(resamples - 1, int((1 + level) / 2 * resamples))]
     return lo, hi
+
+
+def paired_difference(before: Sequence[float], after: Sequence[float], *,
+                      resamples: int = 2000, seed: int = 0, level: float = 0.95
+                      ) -> tuple[float, tuple[float, float]]:
+    """The mean of ``after - before`` over paired items, with a percentile bootstrap interval
+    that resamples the pairs (each item keeps its own before and after: the pairing is what
+    makes a small change on the same items detectable). ``(0, (0, 0))`` without pairs."""
+    if len(before) != len(after):
+        raise ValueError("paired_difference needs as many 'after' values as 'before' values")
+    diffs = [a - b for b, a in zip(before, after, strict=True)]
+    if not diffs:
+        return 0.0, (0.0, 0.0)
+    return sum(diffs) / len(diffs), bootstrap_mean(diffs, resamples=resamples, seed=seed,
+                                                   level=level)

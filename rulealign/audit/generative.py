@@ -48,6 +48,9 @@ class AuditItem:
     response: str | None = None    # given (``audit texts``) instead of generated
     label: str | None = None       # a human label given with the text (``audit texts``)
     rule_hashes: dict[str, str] = field(default_factory=dict)  # of the data's rule versions
+    #: where the prompt came from: ``synth`` (the synthesizer's held-out split), ``human``
+    #: (the spec's evaluation set), ``text`` (``audit texts``)
+    source: str = "synth"
 
     @property
     def user(self) -> str:
@@ -70,6 +73,7 @@ class ItemVerdict(BaseModel):
     prompt: str = ""
     response: str = ""
     truncated: bool = False
+    source: str = "synth"
 
     @property
     def judged(self) -> bool:
@@ -137,7 +141,7 @@ def read_texts(path: str | Path, policy: Policy) -> list[AuditItem]:
             rule = policy.rule(rid)
             items.append(AuditItem(
                 id=str(row.get("id") or f"line{n}") + f"/{rid}", rule_ids=(rid,),
-                clause_ids=rule.clause_ids, axis="text",
+                clause_ids=rule.clause_ids, axis="text", source="text",
                 side="inside" if row.get("rule_ids") else "matched",
                 messages=tuple(messages), response=str(row["response"]),
                 label=row.get("label") if row.get("label") in LABELS else None))
@@ -188,7 +192,7 @@ def judge(policy: Policy, items: Sequence[AuditItem], answers: Sequence[tuple[st
 def _base(it: AuditItem, text: str, truncated: bool) -> dict[str, Any]:
     return {"item": it.id, "rule_id": it.rule_ids[0], "axis": it.axis, "side": it.side,
             "refused": is_refusal(text), "prompt": it.user[:600], "response": text[:1200],
-            "truncated": truncated}
+            "truncated": truncated, "source": it.source}
 
 
 def over_refusal_applies(policy: Policy, v: ItemVerdict) -> bool:

@@ -58,33 +58,46 @@ def _encode(tokenizer: Any, prompt: Chat, response: str) -> tuple[list[int], int
 
 def score_sequences(model: Any, tokenizer: Any, items: Sequence[tuple[Chat, str]], *,
                     batch_size: int = 8, max_length: int = 1024) -> list[SeqScore]:
-    """Sum of response-token log-probabilities for each (prompt, response)."""
+    """Sum of response-token log-probabilities for each (prompt, response).
+
+    Sequences are batched by length and padded on the left, so every response ends at the
+    right edge: the vocabulary projection and log-softmax (most of the cost of a small model
+    with a large vocabulary) run on the response positions only (``logits_to_keep``)."""
     import torch
 
     device = next(model.parameters()).device
     encoded = [_encode(tokenizer, p, r) for p, r in items]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    scores: list[SeqScore] = []
+    scores: list[SeqScore | None] = [None] * len(encoded)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     model.eval()
-    for start in range(0, len(encoded), batch_size):
-        chunk = [(ids[-max_length:], max(0, cut - max(0, len(ids) - max_length)))
-                 for ids, cut in encoded[start:start + batch_size]]
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        chunk = []
+        for i in idx:
+            ids, cut = encoded[i]
+            drop = max(0, len(ids) - max_length)
+            chunk.append((ids[drop:], max(1, cut - drop)))
         width = max(len(ids) for ids, _ in chunk)
+        keep = max(len(ids) - cut for ids, cut in chunk) + 1   # + the position before
         input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for i, (ids, _) in enumerate(chunk):
-            input_ids[i, :len(ids)] = torch.tensor(ids)
-            mask[i, :len(ids)] = 1
+        for row, (ids, _) in enumerate(chunk):
+            input_ids[row, width - len(ids):] = torch.tensor(ids)
+            mask[row, width - len(ids):] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
-            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        target = input_ids[:, 1:].to(device)
-        token_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        for i, (ids, cut) in enumerate(chunk):
-            # positions predicting tokens cut..len(ids)-1 are cut-1..len(ids)-2
-            span = token_logp[i, max(cut - 1, 0):len(ids) - 1]
-            scores.append(SeqScore(float(span.sum()), int(span.numel())))
-    return scores
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                           position_ids=positions.to(device), logits_to_keep=keep).logits
+            # logits[:, j] predicts the token at width - keep + j + 1
+            logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+            target = input_ids[:, width - keep + 1:].to(device)
+            token_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        for row, (i, (ids, cut)) in enumerate(zip(idx, chunk, strict=True)):
+            n = len(ids) - cut                                   # response tokens
+            span = token_logp[row, keep - 1 - n:]
+            scores[i] = SeqScore(float(span.sum()), int(span.numel()))
+    return [s for s in scores if s is not None]
 
 
 def score_pairs(model: Any, tokenizer: Any, pairs: Sequence[tuple[Chat, str, str]], *,

@@ -39,6 +39,17 @@ class RulePreference(BaseModel):
     mean_margin_normalised: float
 
 
+class PairOutcome(BaseModel):
+    """One pair's result, kept so that before and after can be compared pair by pair."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    rule_id: str
+    prefers_compliant: bool
+    margin_normalised: float
+
+
 class PreferenceAudit(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -50,6 +61,7 @@ class PreferenceAudit(BaseModel):
     accuracy_ci: tuple[float, float]
     rules: list[RulePreference]
     seconds: float
+    pairs: list[PairOutcome] = []
 
 
 def read_pairs(path: str | Path) -> list[dict[str, Any]]:
@@ -62,9 +74,11 @@ def read_pairs(path: str | Path) -> list[dict[str, Any]]:
             raise RulealignError(diagnostic(
                 "RA503", file=str(p), line=n, path=str(p),
                 reason=f"line {n} is not a prompt/chosen/rejected row ({exc})")) from None
-        rules = (row.get("meta") or {}).get("rule_ids") or ["(unlabelled)"]
-        rows.append({"prompt": prompt, "chosen": _text(chosen), "rejected": _text(rejected),
-                     "rule": rules[0]})
+        meta = row.get("meta") or {}
+        rules = meta.get("rule_ids") or ["(unlabelled)"]
+        rows.append({"id": str(meta.get("id") or f"{p.name}:{n}"), "prompt": prompt,
+                     "chosen": _text(chosen), "rejected": _text(rejected), "rule": rules[0],
+                     "source": "synth"})
     return rows
 
 
@@ -93,14 +107,17 @@ def summarise(rows: Sequence[dict[str, Any]], scores: Sequence[PairScore]
     return out, wins_total
 
 
-def audit_preferences(data: str | Path, model: str = "default", adapter: str | None = None, *,
-                      batch_size: int = 8) -> PreferenceAudit:
+def audit_preferences(data: str | Path | Sequence[dict[str, Any]], model: str = "default",
+                      adapter: str | None = None, *, batch_size: int = 8,
+                      name: str | None = None) -> PreferenceAudit:
+    """Score every pair (a ``pairs.heldout.jsonl`` file, or rows as :func:`read_pairs` gives
+    them) with ``model`` and, if given, a LoRA ``adapter`` on it."""
     import time
 
     from rulealign.audit.likelihood import load_scoring_model, score_pairs
     from rulealign.llm.checkpoint import resolve_model
 
-    rows = read_pairs(data)
+    rows = read_pairs(data) if isinstance(data, str | Path) else list(data)
     ref = resolve_model(model)
     t0 = time.perf_counter()
     m, tok = load_scoring_model(str(ref.path), adapter)
@@ -108,6 +125,12 @@ def audit_preferences(data: str | Path, model: str = "default", adapter: str | N
                          batch_size=batch_size)
     rules, wins = summarise(rows, scores)
     n = len(rows)
-    return PreferenceAudit(model=ref.model_id, adapter=adapter, data=str(data), n=n,
-                           accuracy=wins / n if n else 0.0, accuracy_ci=wilson(wins, n),
-                           rules=rules, seconds=time.perf_counter() - t0)
+    return PreferenceAudit(
+        model=ref.model_id, adapter=adapter,
+        data=name or (str(data) if isinstance(data, str | Path) else f"{n} pairs"), n=n,
+        accuracy=wins / n if n else 0.0, accuracy_ci=wilson(wins, n), rules=rules,
+        seconds=time.perf_counter() - t0,
+        pairs=[PairOutcome(id=str(r.get("id", i)), rule_id=r["rule"],
+                           prefers_compliant=sc.prefers_chosen,
+                           margin_normalised=sc.margin_normalised)
+               for i, (r, sc) in enumerate(zip(rows, scores, strict=True))])

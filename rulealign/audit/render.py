@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from rulealign.audit.report import AuditReport, ClauseResult, Rate, RuleResult, Side
+from rulealign.audit.report import AuditReport, Change, ClauseResult, Rate, RuleResult, Side
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -28,6 +28,31 @@ def rate_text(r: Rate | None) -> str:
     if r is None or r.n == 0:
         return "–"
     return f"{r.rate:.0%} ({r.k}/{r.n}, {r.ci[0]:.0%}–{r.ci[1]:.0%})"
+
+
+#: The paired before/after figures, in the order the report leads with them.
+CHANGE_NAMES = {"preference": "prefers the compliant reply (likelihood, reply pairs)",
+                "compliance": "compliance of its own answers (verdicts)",
+                "over_refusal": "over-refusal (refusing where it should help)"}
+
+
+def delta_text(c: Change | None) -> str:
+    """One cell: ``52% → 64% (+12 points, +5 to +19) better``; ``–`` without paired data."""
+    if c is None or c.n == 0 or c.diff is None:
+        return "–"
+    return (f"{pct(c.before)} → {pct(c.after)} ({c.diff * 100:+.0f} points, "
+            f"{c.ci[0] * 100:+.0f} to {c.ci[1] * 100:+.0f}; n={c.n}) {c.reading}")
+
+
+def change_sentence(report: AuditReport) -> str:
+    """The report's lead in plain words."""
+    parts = []
+    for key, name in CHANGE_NAMES.items():
+        c = report.changes.get(key)
+        if c is None or c.n == 0:
+            continue
+        parts.append(f"{name.split(' (')[0]}: {c.words()}")
+    return "; ".join(parts)
 
 
 def _latest(r: RuleResult) -> Side:
@@ -64,6 +89,23 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
                      f"{rate_text(Rate.model_validate(o['over_refusal']))} | "
                      f"{pct(pref['accuracy']) + ' of ' + str(pref['n']) if pref else '–'} |")
     lines.append("")
+    if report.changes:
+        lines += ["### What training changed", "",
+                  "Paired: the same held-out items measured with the base and the aligned "
+                  "model; the interval is a 95% bootstrap interval of the difference. "
+                  "\"better\" or \"worse\" only where the interval excludes zero.", "",
+                  "| measure | before | after | change (95% CI) | paired items | reading |",
+                  "|---|---|---|---|---|---|"]
+        for key, name in CHANGE_NAMES.items():
+            c = report.changes.get(key)
+            if c is None:
+                continue
+            lines.append(
+                f"| {_md(name)} | {pct(c.before)} | {pct(c.after)} | "
+                + (f"{c.diff * 100:+.0f} points ({c.ci[0] * 100:+.0f} to "
+                   f"{c.ci[1] * 100:+.0f})" if c.diff is not None else "–")
+                + f" | {c.n} | {_md(c.reading)} |")
+        lines.append("")
     if report.buckets:
         lines.append("Before → after, per answer: " + ", ".join(
             f"{_md(k)} {v}" for k, v in report.buckets.items()) + ".")
@@ -86,18 +128,23 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
                      f"{g.fail_under:.0%}: {_md(', '.join(g.failing)) or 'none'}"
                      + (f"; untested: {_md(', '.join(g.untested))}" if g.untested else "") + ".")
         lines.append("")
+    paired = bool(report.changes)
     lines += ["### Per clause", "",
-              "| clause | rules | before | after | lowest rule | status |",
-              "|---|---|---|---|---|---|"]
+              "| clause | rules | held-out items | before | after | lowest rule | "
+              + ("prefers compliant: change | compliance: change | " if paired else "")
+              + "status |", "|---|---|---|---|---|---|" + ("---|---|" if paired else "") + "---|"]
     for c in report.clauses:
         if not c.rules:
             continue
         latest = c.after or c.before
         low = (f"{_md(c.after.minimum_rule if c.after else c.before.minimum_rule)} "
                f"{pct(latest.minimum)}") if latest.minimum is not None else "–"
-        lines.append(f"| {_code(c.clause_id)} | {len(c.rules)} | {rate_text(c.before.pooled)} | "
+        lines.append(f"| {_code(c.clause_id)} | {len(c.rules)} | {c.items} | "
+                     f"{rate_text(c.before.pooled)} | "
                      f"{rate_text(c.after.pooled) if c.after else '–'} | {low} | "
-                     f"{_md(c.status)} |")
+                     + (f"{_md(delta_text(c.changes.get('preference')))} | "
+                        f"{_md(delta_text(c.changes.get('compliance')))} | " if paired else "")
+                     + f"{_md(c.status)} |")
     fails = failing_rules(report)
     if fails:
         lines += ["", f"### Failing rules ({len(fails)})", ""]
@@ -386,6 +433,12 @@ def _conflict_graph(report: AuditReport) -> str:
             f'</th><th>explanation</th></tr>{rows}</table>')
 
 
+def _reading_cls(c: Change | None) -> str:
+    if c is None or c.reading not in ("better", "worse"):
+        return ""
+    return "pass" if c.reading == "better" else "fail"
+
+
 def _card(title: str, value: str, sub: str = "", cls: str = "") -> str:
     return (f'<div class="card"><span class=muted>{_e(title)}</span><b class="{cls}">'
             f'{_e(value)}</b><span class=muted>{_e(sub)}</span></div>')
@@ -431,6 +484,32 @@ def html_report(report: AuditReport) -> str:
     if report.buckets:
         buckets = ("<p>Per answer, base → aligned: " + ", ".join(
             f"<b>{_e(k)}</b> {_e(v)}" for k, v in report.buckets.items()) + ".</p>")
+    changed = ""
+    if report.changes:
+        head = "".join(
+            f"<tr><td>{_e(name)}</td><td class=num>{_e(pct(c.before))}</td><td class=num>"
+            f"{_e(pct(c.after))}</td><td class=num>"
+            + (_e(f"{c.diff * 100:+.0f} points ({c.ci[0] * 100:+.0f} to "
+                  f"{c.ci[1] * 100:+.0f})") if c.diff is not None else "–")
+            + f"</td><td class=num>{_e(c.n)}</td><td class='{_reading_cls(c)}'>"
+            f"{_e(c.reading)}</td></tr>"
+            for key, name in CHANGE_NAMES.items() if (c := report.changes.get(key)))
+        per_rule = "".join(
+            f'<tr><td><a href="#rule-{_e(r.rule_id)}"><code>{_e(r.rule_id)}</code></a></td>'
+            + "".join(f"<td class='{_reading_cls(r.changes.get(k))}'>"
+                      f"{_e(delta_text(r.changes.get(k)))}</td>" for k in CHANGE_NAMES)
+            + "</tr>" for r in sorted(report.rules, key=lambda r: r.rule_id) if r.changes)
+        changed = (
+            "<h2>What training changed</h2><p>Each figure is paired: the same held-out items "
+            "(the spec's human-written evaluation set and the synthesizer's held-out prompts) "
+            "measured with the base and with the aligned model. The interval is a 95% "
+            "bootstrap interval of the difference; a change reads <b>better</b> or "
+            "<b>worse</b> only where it excludes zero.</p><table><tr><th>measure</th>"
+            "<th>before</th><th>after</th><th>change (95% CI)</th><th>paired items</th>"
+            f"<th>reading</th></tr>{head}</table><details><summary>per rule</summary>"
+            "<table><tr><th>rule</th>" + "".join(f"<th>{_e(n)}</th>"
+                                                 for n in CHANGE_NAMES.values())
+            + f"</tr>{per_rule}</table></details>")
     # the clause table
     crow = []
     for c in report.clauses:
@@ -440,8 +519,12 @@ def html_report(report: AuditReport) -> str:
             f'<tr data-ok="{ok}" id="clause-{_e(c.clause_id)}" class="clause"><td>'
             f'<code>{_e(c.clause_id)}</code><br><span class=muted>{_e(c.document)}:{_e(c.line)}'
             f'</span></td><td>{_e(c.text)}</td><td>{", ".join(_e(r) for r in c.rules) or "–"}'
-            f'</td><td class=num>{_e(rate_text(c.before.pooled))}</td><td class=num>'
-            f'{_e(rate_text(c.after.pooled)) if c.after else "–"}</td><td>{_status(c)}</td></tr>')
+            f'</td><td class=num>{_e(c.items)}</td>'
+            f'<td class=num>{_e(rate_text(c.before.pooled))}</td><td class=num>'
+            f'{_e(rate_text(c.after.pooled)) if c.after else "–"}</td>'
+            + (f"<td class='{_reading_cls(c.changes.get('preference'))}'>"
+               f"{_e(delta_text(c.changes.get('preference')))}</td>" if report.changes else "")
+            + f'<td>{_status(c)}</td></tr>')
     # the rule table
     rrow = []
     for r in sorted(report.rules, key=lambda r: r.rule_id):
@@ -513,12 +596,13 @@ def html_report(report: AuditReport) -> str:
 {_e(p['spec_hash'][:12])} · {_e(p['rules'])} rules in {_e(p['clauses'])} clauses · audited
 {_e(report.created)} with rulealign {_e(report.rulealign)}</p>
 <ul>{models}</ul>
-<div class="cards">{''.join(cards)}</div>{gate}{buckets}{cal_html}
+<div class="cards">{''.join(cards)}</div>{gate}{changed}{buckets}{cal_html}
 <h2>Compliance per rule</h2>{_rule_plot(report)}
 <h2>Clauses</h2>{_clause_heatmap(report)}
 <p><label><input type="checkbox" id="only-failing"> show only clauses and rules with
 violations</label></p>
-<table><tr><th>clause</th><th>text</th><th>rules</th><th>before</th><th>after</th>
+<table><tr><th>clause</th><th>text</th><th>rules</th><th>held-out items</th>
+<th>before</th><th>after</th>{'<th>prefers compliant: change</th>' if report.changes else ''}
 <th>status</th></tr>{''.join(crow)}</table>
 <h2>Failing rules ({_e(len(fails))})</h2>{''.join(fails) or '<p>None.</p>'}
 <h2>Rules</h2>

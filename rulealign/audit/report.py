@@ -174,6 +174,92 @@ class Preference(_M):
     mean_margin_normalised: float
 
 
+#: Fewer paired items than this and a change is not read at all.
+MIN_PAIRED = 3
+Reading = Literal["better", "worse", "no clear change", "too few items", "undecided"]
+
+
+class Change(_M):
+    """Before -> after on the same items (paired): the mean difference with a bootstrap
+    interval over the items, and what it means in plain words."""
+
+    metric: Literal["preference", "compliance", "over_refusal"]
+    n: Count                          # items measured both before and after
+    before: Share | None
+    after: Share | None
+    diff: Annotated[float, Field(ge=-1.0, le=1.0)] | None
+    ci: tuple[Annotated[float, Field(ge=-1.0, le=1.0)], Annotated[float, Field(ge=-1.0, le=1.0)]]
+    reading: Reading
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric != "over_refusal"
+
+    def words(self) -> str:
+        """``"52% -> 64% (+12 points, 95% interval +5 to +19): better"``."""
+        if self.diff is None or self.before is None or self.after is None:
+            return f"{self.reading} ({self.n} paired)"
+        return (f"{self.before:.0%} -> {self.after:.0%} ({self.diff * 100:+.0f} points, "
+                f"95% interval {self.ci[0] * 100:+.0f} to {self.ci[1] * 100:+.0f}; "
+                f"n={self.n}): {self.reading}")
+
+
+def change(metric: str, before: Sequence[float], after: Sequence[float]) -> Change:
+    """The paired change of ``metric`` over items measured both times (0/1 values)."""
+    from rulealign.stats import paired_difference
+
+    n = len(before)
+    if n == 0:
+        return Change(metric=metric, n=0, before=None, after=None,  # type: ignore[arg-type]
+                      diff=None, ci=(0.0, 0.0), reading="undecided")
+    diff, ci = paired_difference(before, after)
+    better = 1 if metric != "over_refusal" else -1
+    if n < MIN_PAIRED:
+        reading: Reading = "too few items"
+    elif ci[0] > 0 or ci[1] < 0:
+        reading = "better" if (diff > 0) == (better > 0) else "worse"
+    else:
+        reading = "no clear change"
+    clamp = lambda x: max(-1.0, min(1.0, x))  # noqa: E731 (float noise at the ends)
+    return Change(metric=metric, n=n, before=sum(before) / n,  # type: ignore[arg-type]
+                  after=sum(after) / n, diff=clamp(diff), ci=(clamp(ci[0]), clamp(ci[1])),
+                  reading=reading)
+
+
+def paired_changes(policy: Policy, before: Sequence[ItemVerdict],
+                   after: Sequence[ItemVerdict], pref_before: PreferenceAudit | None,
+                   pref_after: PreferenceAudit | None,
+                   rules: set[str] | None = None) -> dict[str, Change]:
+    """Preference, compliance and over-refusal, before vs after, on the items of ``rules``
+    (all when None) that were measured both times."""
+    def mine(rid: str) -> bool:
+        return rules is None or rid in rules
+
+    old = {(v.item, v.rule_id): v for v in before if mine(v.rule_id)}
+    comp: tuple[list[float], list[float]] = ([], [])
+    refusal: tuple[list[float], list[float]] = ([], [])
+    for v in after:
+        o = old.get((v.item, v.rule_id))
+        if o is None:
+            continue
+        if o.judged and v.judged:
+            comp[0].append(float(o.complies))
+            comp[1].append(float(v.complies))
+        if over_refusal_applies(policy, v):
+            refusal[0].append(float(o.refused))
+            refusal[1].append(float(v.refused))
+    pref: tuple[list[float], list[float]] = ([], [])
+    if pref_before is not None and pref_after is not None:
+        pb = {p.id: p for p in pref_before.pairs if mine(p.rule_id)}
+        for p in pref_after.pairs:
+            if p.id in pb:
+                pref[0].append(float(pb[p.id].prefers_compliant))
+                pref[1].append(float(p.prefers_compliant))
+    return {"preference": change("preference", *pref),
+            "compliance": change("compliance", *comp),
+            "over_refusal": change("over_refusal", *refusal)}
+
+
 class Failure(_M):
     prompt: str
     response: str
@@ -203,6 +289,10 @@ class RuleResult(_M):
     after: Side | None = None
     delta: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None  # compliance after - before
     buckets: dict[str, int] | None = None
+    #: paired before -> after changes (preference, compliance, over_refusal)
+    changes: dict[str, Change] = {}
+    #: held-out items by where they came from (synth, human)
+    sources: dict[str, Count] = {}
 
 
 class Roll(_M):
@@ -223,6 +313,9 @@ class ClauseResult(_M):
     after: Roll | None = None
     status: Literal["fresh", "reused", "stale", "untested"]
     status_reason: str = ""
+    changes: dict[str, Change] = {}
+    #: held-out prompts for its rules (answers per model)
+    items: Count = 0
 
 
 class ModelInfo(_M):
@@ -259,6 +352,8 @@ class AuditReport(_M):
     conflicts: tuple[ConflictSummary, ...] = ()
     gate: Gate | None = None
     seconds: dict[str, float] = {}
+    #: what training changed, pooled over every paired item: the report's lead
+    changes: dict[str, Change] = {}
 
     def to_json(self) -> str:
         data = self.model_dump(mode="json")
@@ -413,6 +508,17 @@ def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, M
         for v in verdicts[lab]:
             by_rule[lab][v.rule_id].append(v)
     prefs = {lab: _prefs(preferences.get(lab)) for lab in labels}
+    paired = "after" in labels
+
+    def changes(ids: set[str] | None) -> dict[str, Change]:
+        if not paired:
+            return {}
+        return paired_changes(policy, verdicts["before"], verdicts["after"],
+                              preferences.get("before"), preferences.get("after"), ids)
+
+    sources: dict[str, Counter[str]] = defaultdict(Counter)
+    for it in items:
+        sources[it.rule_ids[0]][it.source] += 1
     rules = []
     for rule in policy.rules:
         sides = {lab: _side(policy, by_rule[lab].get(rule.id, []), prefs[lab].get(rule.id))
@@ -428,7 +534,8 @@ def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, M
             source=f"{prov.spec_file or '?'}:{prov.line or '?'}", before=before, after=after,
             delta=delta, buckets=buckets(by_rule["before"].get(rule.id, []),
                                          by_rule["after"].get(rule.id, []))
-            if after is not None else None))
+            if after is not None else None, changes=changes({rule.id}),
+            sources=dict(sources.get(rule.id, {}))))
     fresh = freshness(policy, items, reused_rules)
     clauses = []
     for clause in policy.clauses:
@@ -439,7 +546,9 @@ def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, M
             line=clause.line, text=clause.text, rules=tuple(r.rule_id for r in mine),
             before=_roll([(r.rule_id, r.before) for r in mine]),
             after=_roll([(r.rule_id, r.after) for r in mine if r.after]) if "after" in labels
-            else None, status=status, status_reason=why))  # type: ignore[arg-type]
+            else None, status=status, status_reason=why,  # type: ignore[arg-type]
+            changes=changes({r.rule_id for r in mine}) if mine else {},
+            items=sum(sum(sources.get(r.rule_id, {}).values()) for r in mine)))
     overall: dict[str, Any] = {}
     for lab in labels:
         vs = [v for v in verdicts[lab]]
@@ -465,7 +574,7 @@ def build_report(policy: Policy, items: Sequence[AuditItem], models: dict[str, M
         models=models, data=data or {"items": len(items)}, overall=cast(Any, overall),
         rules=tuple(rules), clauses=tuple(clauses), buckets=total_buckets,
         calibration=calibration, text_agreement=text_agreement,
-        coverage=cast(Any, coverage),
+        coverage=cast(Any, coverage), changes=changes(None),
         conflicts=tuple(cast(Any, _conflict(c)) for c in conflicts), seconds=seconds or {})
 
 

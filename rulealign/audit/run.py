@@ -54,6 +54,8 @@ class AuditSettings:
     #: one, every report says the judge is uncalibrated.
     labelled: str | None = None
     likelihood: bool = True
+    #: Also audit on the labelled set's prompts and reply pairs (held-out, human-written).
+    human_heldout: bool = True
     max_items: int | None = None
     seed: int = 0
     fail_under: float | None = None
@@ -105,11 +107,21 @@ def audit(policy: Policy, data_dir: str | Path, out_dir: str | Path, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prompts = data / "prompts.heldout.jsonl"
-    if not prompts.exists():
-        raise RulealignError(diagnostic("RA603", reason=f"no held-out prompts at {prompts}"))
-    items = read_items(prompts, policy)[: s.max_items]
+    items = read_items(prompts, policy)[: s.max_items] if prompts.exists() else []
+    human_items: list[AuditItem] = []
+    human_pairs: list[dict[str, Any]] = []
+    if s.labelled and s.human_heldout:
+        from rulealign.audit.heldout import labelled_items, labelled_pairs
+
+        human_items = labelled_items(s.labelled, policy)[: s.max_items]
+        human_pairs = labelled_pairs(s.labelled, policy)
+        say(f"audit: {len(human_items)} human-written held-out prompts and "
+            f"{len(human_pairs)} reply pairs from {Path(s.labelled).name}")
+    items += human_items
     if not items:
-        raise RulealignError(diagnostic("RA603", reason=f"{prompts} has no prompts"))
+        raise RulealignError(diagnostic(
+            "RA603", reason=f"no held-out prompts at {prompts}" if not prompts.exists()
+            else f"{prompts} has no prompts"))
     seconds: dict[str, float] = {}
     own = backend is None
     if backend is None:
@@ -127,14 +139,18 @@ def audit(policy: Policy, data_dir: str | Path, out_dir: str | Path, *,
             backend.close()
     preferences: dict[str, Any] = {}
     pairs = data / "pairs.heldout.jsonl"
-    if s.likelihood and pairs.exists() and pairs.stat().st_size:
+    # human-written pairs where the policy has them: the synthesizer's held-out pairs are the
+    # same model's own writing, a weaker test of what training changed
+    pair_data: Any = human_pairs or (pairs if pairs.exists() and pairs.stat().st_size else None)
+    pair_name = Path(s.labelled).name if human_pairs and s.labelled else str(pairs)
+    if s.likelihood and pair_data:
         from rulealign.audit.preference import audit_preferences
 
         for label, ad in (("before", None), ("after", adapter)):
             if label == "after" and adapter is None:
                 continue
             t0 = time.perf_counter()
-            preferences[label] = audit_preferences(pairs, s.model, ad)
+            preferences[label] = audit_preferences(pair_data, s.model, ad, name=pair_name)
             seconds[f"likelihood {label}"] = time.perf_counter() - t0
             say(f"audit: likelihood ({label}): prefers compliant in "
                 f"{preferences[label].accuracy:.0%} of {preferences[label].n} held-out pairs")
@@ -151,7 +167,9 @@ def audit(policy: Policy, data_dir: str | Path, out_dir: str | Path, *,
     report = build_report(policy, items, models, verdicts, preferences=preferences,
                           calibration=calibration, coverage=coverage, conflicts=conflicts,
                           data={"prompts": str(prompts), "items": len(items),
-                                "pairs": str(pairs) if pairs.exists() else None},
+                                "human_items": len(human_items),
+                                "pairs": pair_name if pair_data else None,
+                                "human_pairs": len(human_pairs)},
                           reused_rules=reused_rules, seconds=seconds)
     if s.fail_under is not None:
         report = gate(report, s.fail_under)

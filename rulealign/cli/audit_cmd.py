@@ -97,16 +97,32 @@ def _settings(args: argparse.Namespace, spec: str, **kw: object) -> object:
 
 def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
     """The short per-clause table and where the reports are."""
-    from rulealign.audit.render import rate_text
+    from rulealign.audit.render import CHANGE_NAMES, delta_text, rate_text
 
+    def short(key: str, c: object) -> str:
+        ch = c.changes.get(key)  # type: ignore[attr-defined]
+        if ch is None or ch.diff is None:
+            return "–"
+        return f"{ch.diff * 100:+.0f} ({ch.ci[0] * 100:+.0f}..{ch.ci[1] * 100:+.0f})"
+
+    paired = bool(report.changes)
     rows = []
     for c in report.clauses:
         if not c.rules:
             continue
-        rows.append((c.clause_id, len(c.rules), rate_text(c.before.pooled),
-                     rate_text(c.after.pooled) if c.after else "–", c.status))
-    table(["clause", "rules", "compliance before", "after", "status"], rows)
+        rows.append((c.clause_id, len(c.rules), c.items, rate_text(c.before.pooled),
+                     rate_text(c.after.pooled) if c.after else "–",
+                     *((short("preference", c), short("compliance", c)) if paired else ()),
+                     c.status))
+    table(["clause", "rules", "items", "compliance before", "after",
+           *(("prefers compliant Δ", "compliance Δ") if paired else ()), "status"], rows)
     print()
+    if paired:
+        print("what training changed (paired, 95% bootstrap interval of the difference):")
+        for key, name in CHANGE_NAMES.items():
+            if key in report.changes:
+                print(f"  {name}: {delta_text(report.changes[key])}")
+        print()
     for lab, o in report.overall.items():
         from rulealign.audit.report import Rate
 

@@ -6,7 +6,9 @@ Exit codes: 0 success, 1 the input is invalid (or a gate failed), 2 usage error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from rulealign import __version__
@@ -54,7 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_libraries() -> None:
+    """What the engines print that a user cannot act on (vLLM's INFO lines and FutureWarnings,
+    PyTorch's NUMA notes, in this process and the engine's worker processes) stays out of the
+    terminal. Each is a default: a variable the user set wins (``VLLM_LOGGING_LEVEL=INFO``,
+    ``PYTHONWARNINGS=default``)."""
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    if "PYTHONWARNINGS" not in os.environ:
+        os.environ["PYTHONWARNINGS"] = "ignore::FutureWarning,ignore::DeprecationWarning"
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_extra", False):

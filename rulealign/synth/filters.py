@@ -30,6 +30,57 @@ def degenerate(text: str) -> str | None:
     return None
 
 
+#: Words of the attacker's instructions that no real user writes.
+_INSTRUCTION = re.compile(r"(?i)\b(policy rules?|the rule|this rule|in json|json|first person|"
+                          r"strategy:|situation:|topic:|the message must)\b")
+
+
+def ungrounded(text: str, required: str | None, rule_text: str) -> str | None:
+    """Why a synthesized user message is not a usable test (a code), or ``None``:
+    ``missing-detail`` (the scenario's concrete value or wording is not in it),
+    ``echoes-instructions`` (it repeats the generator's instructions), ``restates-rule``
+    (it copies six or more consecutive words of the rule)."""
+    if required:
+        digits = re.sub(r"[^\d.]", "", required).strip(".")
+        want = digits if digits else required.lower()
+        if want not in text.lower().replace(",", ""):
+            return "missing-detail"
+    if _INSTRUCTION.search(text):
+        return "echoes-instructions"
+    words = normalise(rule_text).split()
+    grams = {" ".join(words[i:i + 6]) for i in range(len(words) - 5)}
+    norm = normalise(text)
+    if any(g in norm for g in grams):
+        return "restates-rule"
+    return None
+
+
+_STOP = frozenset("""a an and are as at be but by can do does for from has have how i if in into
+is it its may me must my no not of on or our shall should so than that the their them then there
+these they this to up was we were what when where which who why will with would you your""".split())
+
+
+def _content(text: str) -> set[str]:
+    """Content words, a plural or third-person ``s`` taken off (refunds ~ refund)."""
+    return {w[:-1] if w.endswith("s") and len(w) > 4 else w
+            for w in normalise(text).split() if len(w) > 2 and w not in _STOP}
+
+
+def qa_problem(question: str, answer: str, clause_text: str) -> str | None:
+    """Why a question/answer pair made from a clause is not worth training on (a code), or
+    ``None``: ``question-off-clause`` (it shares no content word with the clause),
+    ``answer-echoes-question`` (the answer mostly repeats the question),
+    ``answer-ungrounded`` (under a third of the answer's content words are in the clause)."""
+    clause, q, a = _content(clause_text), _content(question), _content(answer)
+    if not q & clause:
+        return "question-off-clause"
+    if a and len(a & q) / len(a | q) > 0.6:
+        return "answer-echoes-question"
+    if not a or len(a & clause) / len(a) < 1 / 3:
+        return "answer-ungrounded"
+    return None
+
+
 def normalise(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 

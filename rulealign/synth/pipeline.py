@@ -29,7 +29,13 @@ from rulealign.compiler.models import Clause, Policy, Rule
 from rulealign.kg.conflicts import Conflict
 from rulealign.llm.base import Backend, Chat, Sampling
 from rulealign.synth import agents as A
-from rulealign.synth.filters import NearDuplicates, degenerate, normalise
+from rulealign.synth.filters import (
+    NearDuplicates,
+    degenerate,
+    normalise,
+    qa_problem,
+    ungrounded,
+)
 from rulealign.synth.models import Example, Provenance, Scenario, Verdict
 from rulealign.synth.plan import plan
 from rulealign.synth.store import SynthStore, key_of
@@ -163,6 +169,16 @@ class _Run:
         return choice
 
     # -- verification ---------------------------------------------------------------------------
+    def demos(self, sc: Scenario) -> list[str]:
+        """Real messages about the scenario's rule: the prompts of the spec's labelled
+        examples (written by the policy's authors; never the evaluation set)."""
+        return [ex.prompt for r in self.rules_of(sc)[:1] for ex in r.examples][:3]
+
+    def unusable_prompt(self, sc: Scenario, text: str) -> str | None:
+        """Why an attacker's message is not a usable test case (a code), or ``None``."""
+        return degenerate(text) or ungrounded(text, A.required_detail(sc),
+                                              " ".join(r.text for r in self.rules_of(sc)))
+
     def ask_judge(self, chats: Sequence[Chat]) -> list[tuple[Judgement | None, str]]:
         """The LLM judge stage, through the store (so a restarted run asks nothing twice)."""
         keys = [key_of("judge", A.VERIFIER.version, self.backend.model_hash, c) for c in chats]
@@ -227,12 +243,14 @@ class _Run:
             st["attack_key"] = key_of(k, "attacker", A.ATTACKER.version, st["strategy"])
         attacks = self.call(A.ATTACKER, [
             (st["attack_key"], st["sc"].id,
-             A.attacker_prompt(st["sc"], self.rules_of(st["sc"]), st["strategy"]))
+             A.attacker_prompt(st["sc"], self.rules_of(st["sc"]), st["strategy"],
+                               self.demos(st["sc"])))
             for st in live.values()])
         finished: list[tuple[str, str, str, str, str, str | None, Any]] = []
         for k, st in list(live.items()):
             outcome, value, _msg = attacks[st["attack_key"]]
-            bad = degenerate(value["user_prompt"]) if outcome == "ok" else None
+            bad = self.unusable_prompt(st["sc"], value["user_prompt"]) if outcome == "ok" \
+                else None
             if outcome != "ok" or bad:
                 reason = f"attacker {outcome}" if outcome != "ok" else f"prompt {bad}"
                 finished.append(self._drop(k, st["sc"], reason))
@@ -381,7 +399,7 @@ class _Run:
         out, seen = [], set()
         for sc in scenarios:
             got = attacks.get(akeys.get(sc.id, ""))
-            if got is None or got[0] != "ok" or degenerate(got[1]["user_prompt"]):
+            if got is None or got[0] != "ok" or self.unusable_prompt(sc, got[1]["user_prompt"]):
                 continue
             user = got[1]["user_prompt"]
             if normalise(user) in seen:
@@ -431,6 +449,10 @@ class _Run:
             outcome, value, _ = answers[ak]
             if outcome != "ok" or degenerate(value["answer"]):
                 self.result.dropped["qa: " + (outcome if outcome != "ok" else "degenerate")] += 1
+                continue
+            problem = qa_problem(question, value["answer"], clause.text)
+            if problem:
+                self.result.dropped[f"qa: {problem}"] += 1
                 continue
             rules = cited[clause.id]
             sc = Scenario(id=f"qa:{clause.id}:{ak[:8]}", rule_ids=tuple(r.id for r in rules),
@@ -520,7 +542,8 @@ def _as_prompt(ex: Example) -> Example:
 
 
 def _reason_class(reason: str) -> str:
-    for key in ("programmatic", "judge", "refuses", "does not refuse", "degenerate", "repeats",
+    for key in ("missing-detail", "echoes-instructions", "restates-rule",
+                "programmatic", "judge", "refuses", "does not refuse", "degenerate", "repeats",
                 "too short", "attacker", "complier", "violator", "verifier failed", "letters"):
         if key in reason:
             return key

@@ -78,10 +78,11 @@ def plan_rule(rule: Rule, policy: Policy, conflicts: Sequence[Conflict] = ()) ->
             label = terms[cond.term].label if cond.term in terms else cond.term
             inside, outside = edges
             add("threshold", "inside", f"The {label} is {_fmt(inside, cond.unit)} "
-                f"(the rule applies when {cond.describe()}).", term=cond.term, value=inside)
+                f"(the rule applies when {cond.describe()}).", term=cond.term, value=inside,
+                label=label, shown=_fmt(inside, cond.unit))
             add("threshold", "outside", f"The {label} is {_fmt(outside, cond.unit)} "
                 f"(just short of {cond.describe()}, so the rule does not apply).",
-                term=cond.term, value=outside)
+                term=cond.term, value=outside, label=label, shown=_fmt(outside, cond.unit))
         elif not cond.is_structured:
             add("condition", "inside", f"It is clear that {cond.text}.", condition=cond.text)
             add("condition", "outside", f"It is clear that it is NOT the case that {cond.text}.",

@@ -248,6 +248,9 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
         trainer = Trainer(model=model, args=args, train_dataset=data,
                           data_collator=DataCollatorWithPadding(tok),
                           callbacks=[_Progress()])
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # its metrics dict is noise to a user
         result = trainer.train()
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save(tmp)

@@ -109,8 +109,10 @@ def test_vllm_returns_schema_valid_objects(engine: Backend, hf: Backend) -> None
 
 
 @needs_vllm
-def test_vllm_serves_a_lora_adapter_without_merging(engine: Backend, default_model: ModelRef,
-                                                    tmp_path: Path) -> None:
+def test_vllm_serves_a_lora_adapter(engine: Backend, default_model: ModelRef,
+                                    tmp_path: Path) -> None:
+    """On CPU the adapter is merged into a cached checkpoint and the engine switches to it
+    (and back to the base model when no adapter is asked for); on GPUs it is served unmerged."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -125,6 +127,12 @@ def test_vllm_serves_a_lora_adapter_without_merging(engine: Backend, default_mod
                               adapter=str(tmp_path / "adapter"))
     assert all(g.outcome in ("ok", "truncated") for g in plain + adapted)
     assert [g.text for g in plain] != [g.text for g in adapted]
+    inner = getattr(engine, "inner", engine)
+    if getattr(inner, "merge_lora", False):
+        assert inner._serving != default_model.path    # the merged copy is being served
+    # back to the base model: the same greedy answers as before (not from the log: a new seed)
+    again = engine.generate(PROMPTS, None, Sampling(max_tokens=24, seed=1))
+    assert [g.text for g in again] == [g.text for g in plain]
 
 
 def _free_port() -> int:

@@ -24,7 +24,7 @@ def respond(chat: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
     title = (schema or {}).get("title", "")
     system, user = chat[0]["content"], chat[-1]["content"]
     if title == "UserTurn":
-        situation = user.split("Situation:", 1)[1].split("\n", 1)[0].strip()
+        situation = user.split("must state this:", 1)[1].split("\n", 1)[0].strip()
         return json.dumps({"user_prompt": f"Hello, I have a question ({_tag(user)}): "
                                           f"{situation[:200]}"})
     if title == "Judgement":
@@ -32,10 +32,12 @@ def respond(chat: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
         clause = user.split("(clause ", 1)[1].split(")", 1)[0].split(",")[0]
         return json.dumps({"verdict": verdict, "cited_clause": clause,
                            "rationale": "scripted judgement"})
-    if title == "Question":
-        return json.dumps({"question": f"What does the policy say here ({_tag(user)})?"})
-    if title == "Answer":
-        return json.dumps({"answer": "The policy text says the agent must follow it closely."})
+    if title in ("Question", "Answer"):
+        clause = user.split("Policy text:\n", 1)[1].split("\n\n", 1)[0]
+        if title == "Question":
+            return json.dumps({"question": f"What does the policy say about "
+                                           f"{' '.join(clause.split()[:6])} ({_tag(user)})?"})
+        return json.dumps({"answer": f"The policy says: {' '.join(clause.split()[:30])}"})
     if system.startswith("You write flawed"):
         if "refuses or stalls" in user:
             return json.dumps({"response": "I'm sorry, but I can't help with that at all [bad]."})

@@ -120,8 +120,19 @@ def test_changing_one_rule_regenerates_only_that_rule(acme, tmp_path) -> None:
     backend = fake_backend()
     synthesize(changed, conflicts, backend, store, _settings(changed, qa_per_clause=0))
     assert backend.requests
-    # every request concerns a scenario of the changed rule (its text is in the prompt)
-    assert all(any(changed_rule.text in m["content"] for m in r.chat) for r in backend.requests)
+    # every request concerns a scenario of the changed rule: its text is in the prompt (the
+    # attacker is shown the rule's topic and the scenario's facts, not the rule's sentence)
+    from rulealign.synth.agents import _act
+
+    def about_target(chat: list[dict[str, str]]) -> bool:
+        text = " ".join(m["content"] for m in chat)
+        if chat[0]["content"].startswith("You write realistic messages"):
+            return f"Topic: {_act(changed_rule)}." in text and not any(
+                f"Topic: {_act(r)}." in text for r in policy.rules
+                if r.id != target.id and _act(r) != _act(changed_rule))
+        return changed_rule.text in text
+
+    assert all(about_target(r.chat) for r in backend.requests)
     attacker_asks = [r for r in backend.requests if r.schema and r.schema["title"] == "UserTurn"]
     assert 1 <= len(attacker_asks) <= 2 * 2  # per_rule=2, plus one top-up each at most
 

@@ -40,11 +40,14 @@ def test_next_round_data_keeps_the_original_pairs(tmp_path) -> None:
     assert len(out.read_text().splitlines()) == 2
 
 
-def test_default_recipe_is_sft_then_ipo_from_the_sft_adapter(tmp_path) -> None:
-    sft, ipo = default_recipe(tmp_path / "data", tmp_path / "train")
+def test_default_recipe_is_sft_then_dpo_from_the_sft_adapter(tmp_path) -> None:
+    sft, dpo = default_recipe(tmp_path / "data", tmp_path / "train")
     assert sft.method == "sft" and sft.data.train.endswith("sft.train.jsonl")
-    assert ipo.method == "ipo" and ipo.init_adapter == str(tmp_path / "train" / "sft" / "adapter")
-    assert ipo.trl_args().loss_type == ["ipo"] and ipo.lora is not None
+    assert dpo.method == "dpo" and dpo.init_adapter == str(tmp_path / "train" / "sft" / "adapter")
+    assert dpo.trl_args().loss_type == ["sigmoid"] and dpo.lora is not None
+    assert dpo.trl_args().learning_rate == 5e-4
+    _, ipo = default_recipe(tmp_path / "data", tmp_path / "train", method="ipo", pref_lr=1e-4)
+    assert ipo.trl_args().loss_type == ["ipo"] and ipo.trl_args().learning_rate == 1e-4
 
 
 def test_rounds_train_on_the_failures_found_so_far(tiny_model, toy_data, tmp_path) -> None:
