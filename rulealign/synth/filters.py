@@ -55,9 +55,7 @@ def ungrounded(text: str, required: str | None, rule_text: str) -> str | None:
     return None
 
 
-_STOP = frozenset("""a an and are as at be but by can do does for from has have how i if in into
-is it its may me must my no not of on or our shall should so than that the their them then there
-these they this to up was we were what when where which who why will with would you your""".split())
+_STOP = frozenset(["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "may", "me", "must", "my", "no", "not", "of", "on", "or", "our", "shall", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "up", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your"])
 
 
 def _content(text: str) -> set[str]:
