@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The main job: the shipped ACME support-bot policy compiled, its boundary cases synthesized
-# with the embedded default model, a LoRA adapter trained (SFT, then IPO), base and aligned
+# with the embedded default model, a LoRA adapter trained (SFT, then DPO), base and aligned
 # model audited per rule and per clause; ends with the report's path and a per-clause table.
 # Resumable: run it again and it reuses every stage whose inputs did not change.
 run: setup

@@ -311,12 +311,16 @@ def _judge(policy: Any, man: Manifest, say: Say, given: str | None, injected: An
 
 def _synth(policy: Any, conflicts: Any, engine: Any, out: Path, s: RunSettings,
            man: Manifest, policy_key: str, say: Say, judge: Any) -> Path:
+    from rulealign.synth.agents import AGENTS
     from rulealign.synth.export import coverage, export
     from rulealign.synth.pipeline import SynthSettings, print_progress, synthesize
     from rulealign.synth.store import SynthStore
 
     data = out / "synth" / "data"
+    # the agents' template versions: an edited template (a new version) reruns the stage,
+    # and the store then regenerates exactly what that agent produced
     key = _hash([policy_key, engine.model_hash, judge.meta["key"],
+                 {a.name: a.version for a in AGENTS},
                  s.part("per_rule", "rounds", "qa_per_clause", "heldout", "seed", "rules",
                         "batch", "topup")])
     if man.fresh("synth", key, data / "prompts.heldout.jsonl", out / "synth" / "coverage.json"):

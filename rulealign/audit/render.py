@@ -44,6 +44,19 @@ def delta_text(c: Change | None) -> str:
             f"{c.ci[0] * 100:+.0f} to {c.ci[1] * 100:+.0f}; n={c.n}) {c.reading}")
 
 
+def basis(report: AuditReport, key: str) -> str:
+    """What a paired figure rests on, so that each is read with its own evidence."""
+    if key == "preference":
+        return "log-probabilities of human-written replies: no judge involved"
+    if key == "over_refusal":
+        return "the refusal detector on answers to prompts outside their rule"
+    cal = report.calibration
+    if cal is None or not cal.n:
+        return "checks and an uncalibrated judge"
+    return (f"checks and the judge: {cal.correct}/{cal.n} human labels agreed "
+            f"({pct(cal.accuracy)}; chance {pct(cal.base_rate)})")
+
+
 def change_sentence(report: AuditReport) -> str:
     """The report's lead in plain words."""
     parts = []
@@ -94,8 +107,8 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
                   "Paired: the same held-out items measured with the base and the aligned "
                   "model; the interval is a 95% bootstrap interval of the difference. "
                   "\"better\" or \"worse\" only where the interval excludes zero.", "",
-                  "| measure | before | after | change (95% CI) | paired items | reading |",
-                  "|---|---|---|---|---|---|"]
+                  "| measure | before | after | change (95% CI) | paired items | reading | "
+                  "rests on |", "|---|---|---|---|---|---|---|"]
         for key, name in CHANGE_NAMES.items():
             c = report.changes.get(key)
             if c is None:
@@ -104,7 +117,7 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
                 f"| {_md(name)} | {pct(c.before)} | {pct(c.after)} | "
                 + (f"{c.diff * 100:+.0f} points ({c.ci[0] * 100:+.0f} to "
                    f"{c.ci[1] * 100:+.0f})" if c.diff is not None else "–")
-                + f" | {c.n} | {_md(c.reading)} |")
+                + f" | {c.n} | {_md(c.reading)} | {_md(basis(report, key))} |")
         lines.append("")
     if report.buckets:
         lines.append("Before → after, per answer: " + ", ".join(
@@ -492,7 +505,7 @@ def html_report(report: AuditReport) -> str:
             + (_e(f"{c.diff * 100:+.0f} points ({c.ci[0] * 100:+.0f} to "
                   f"{c.ci[1] * 100:+.0f})") if c.diff is not None else "–")
             + f"</td><td class=num>{_e(c.n)}</td><td class='{_reading_cls(c)}'>"
-            f"{_e(c.reading)}</td></tr>"
+            f"{_e(c.reading)}</td><td class=muted>{_e(basis(report, key))}</td></tr>"
             for key, name in CHANGE_NAMES.items() if (c := report.changes.get(key)))
         per_rule = "".join(
             f'<tr><td><a href="#rule-{_e(r.rule_id)}"><code>{_e(r.rule_id)}</code></a></td>'
@@ -506,7 +519,7 @@ def html_report(report: AuditReport) -> str:
             "bootstrap interval of the difference; a change reads <b>better</b> or "
             "<b>worse</b> only where it excludes zero.</p><table><tr><th>measure</th>"
             "<th>before</th><th>after</th><th>change (95% CI)</th><th>paired items</th>"
-            f"<th>reading</th></tr>{head}</table><details><summary>per rule</summary>"
+            f"<th>reading</th><th>rests on</th></tr>{head}</table><details><summary>per rule</summary>"
             "<table><tr><th>rule</th>" + "".join(f"<th>{_e(n)}</th>"
                                                  for n in CHANGE_NAMES.values())
             + f"</tr>{per_rule}</table></details>")

@@ -97,7 +97,7 @@ def _settings(args: argparse.Namespace, spec: str, **kw: object) -> object:
 
 def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
     """The short per-clause table and where the reports are."""
-    from rulealign.audit.render import CHANGE_NAMES, delta_text, rate_text
+    from rulealign.audit.render import CHANGE_NAMES, basis, delta_text, rate_text
 
     def short(key: str, c: object) -> str:
         ch = c.changes.get(key)  # type: ignore[attr-defined]
@@ -121,7 +121,8 @@ def print_summary(report: AuditReport, out_dir: Path | None = None) -> None:
         print("what training changed (paired, 95% bootstrap interval of the difference):")
         for key, name in CHANGE_NAMES.items():
             if key in report.changes:
-                print(f"  {name}: {delta_text(report.changes[key])}")
+                print(f"  {name}: {delta_text(report.changes[key])}\n"
+                      f"      rests on {basis(report, key)}")
         print()
     for lab, o in report.overall.items():
         from rulealign.audit.report import Rate

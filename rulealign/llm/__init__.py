@@ -114,7 +114,16 @@ class LazyBackend(Backend):
             options.pop("max_lora_rank", None)
         self._spec = (chosen, model, options)
         self.inner: Backend | None = None
-        self.started_s: float | None = None
+        self._load_s: float | None = None
+
+    @property
+    def started_s(self) -> float | None:
+        """Seconds spent starting engines (every engine the backend started, where it
+        counts them: vLLM on CPU starts one per merged adapter), or ``None`` if none was."""
+        if self.inner is None:
+            return None
+        counted = getattr(self.inner, "start_seconds", None)
+        return float(sum(counted)) if counted else self._load_s
 
     def start(self) -> Backend:
         if self.inner is None:
@@ -123,7 +132,7 @@ class LazyBackend(Backend):
             t0 = time.perf_counter()
             chosen, model, options = self._spec
             self.inner = load_backend(chosen, model, log=None, **options)
-            self.started_s = time.perf_counter() - t0
+            self._load_s = time.perf_counter() - t0
         return self.inner
 
     def _generate(self, prompts: Any, schema: Any, sampling: Sampling,

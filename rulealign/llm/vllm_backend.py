@@ -82,16 +82,25 @@ class VLLMBackend(Backend):
         self._lora_ids: dict[str, int] = {}
         self.llm: Any = None
         self._serving: Path | None = None
-        self._use(Path(ref.path))
+        #: seconds spent starting engines (a merged adapter's engine is started on demand)
+        self.start_seconds: list[float] = []
+        if not self.merge_lora:
+            self._use(Path(ref.path))
+        # else: the first request decides which checkpoint to start (base or merged), so an
+        # audit whose base answers are all cached starts one engine, not two
 
     def _use(self, path: Path) -> None:
         """Serve the checkpoint at ``path`` (the base model, or a merged adapter)."""
         if self.llm is not None and self._serving == path:
             return
         self.close()
+        import time
+
         from vllm import LLM
 
+        t0 = time.perf_counter()
         self.llm = LLM(model=str(path), tokenizer=str(path), **self._engine_args)
+        self.start_seconds.append(time.perf_counter() - t0)
         self._serving = path
 
     def _lora(self, adapter: str | None) -> Any:

@@ -163,7 +163,7 @@ def test_shipped_training_configs_are_valid(name) -> None:
     assert cfg.trl_args().max_steps == 40
 
 
-def test_recipe_command_runs_sft_then_ipo_and_reuses_them(tiny_model, toy_data, tmp_path,
+def test_recipe_command_runs_sft_then_dpo_and_reuses_them(tiny_model, toy_data, tmp_path,
                                                           capsys) -> None:
     import shutil
 
@@ -176,9 +176,10 @@ def test_recipe_command_runs_sft_then_ipo_and_reuses_them(tiny_model, toy_data, 
     argv = ["train", "recipe", str(data), "--out", str(tmp_path / "train"), "--model",
             str(tiny_model), "--sft-steps", "2", "--pref-steps", "2"]
     assert main(argv) == 0
-    ipo = json.loads((tmp_path / "train" / "ipo" / "provenance.json").read_text())
-    assert ipo["init_adapter"]["path"] == str(tmp_path / "train" / "sft" / "adapter")
-    assert ipo["config"]["method"] == "ipo"
+    dpo = json.loads((tmp_path / "train" / "dpo" / "provenance.json").read_text())
+    assert dpo["init_adapter"]["path"] == str(tmp_path / "train" / "sft" / "adapter")
+    assert dpo["config"]["method"] == "dpo"
+    assert dpo["config"]["trl"]["learning_rate"] == 5e-4
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().out.count("reused") == 2
