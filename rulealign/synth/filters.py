@@ -79,6 +79,38 @@ def qa_problem(question: str, answer: str, clause_text: str) -> str | None:
     return None
 
 
+#: Cosine similarity (MiniLM) below which a message is off its rule's topic. Set from the
+#: spec examples' own prompts (training data, never the evaluation sets): against their
+#: rule's text, the shipped specs' human-written prompts score 0.03-0.8, 10% of them below 0.15;
+#: 0.12 keeps about 92% of them and drops the 135M attacker's unrelated text.
+ON_TOPIC = 0.12
+
+
+class Topic:
+    """Whether a message is about its rule, by sentence-embedding similarity to the rule's
+    text (the shipped MiniLM; without it every message passes and ``method`` says so)."""
+
+    def __init__(self, threshold: float = ON_TOPIC) -> None:
+        self.threshold = threshold
+        self._near = NearDuplicates()
+        self._cache: dict[str, Any] = {}
+        self.method = self._near.method
+
+    def _vec(self, text: str) -> Any:
+        if text not in self._cache:
+            self._cache[text] = self._near._embed([text])[0]
+        return self._cache[text]
+
+    def similarity(self, text: str, rule_text: str) -> float | None:
+        if self._near.model_dir is None:
+            return None
+        return float(self._vec(text) @ self._vec(rule_text))
+
+    def off_topic(self, text: str, rule_text: str) -> bool:
+        sim = self.similarity(text, rule_text)
+        return sim is not None and sim < self.threshold
+
+
 def normalise(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 

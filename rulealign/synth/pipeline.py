@@ -31,6 +31,7 @@ from rulealign.llm.base import Backend, Chat, Sampling
 from rulealign.synth import agents as A
 from rulealign.synth.filters import (
     NearDuplicates,
+    Topic,
     degenerate,
     normalise,
     qa_problem,
@@ -115,6 +116,7 @@ class _Run:
         # a verdict is part of what an accepted item is: another judge, another item
         self.judge_key = (settings.judge.meta.get("key") if settings.judge is not None
                           else None)
+        self.topic = Topic()
 
     # -- one agent over many inputs, through the store ---------------------------------------
     def call(self, agent: A.Agent, items: Sequence[tuple[str, str, Chat]], *,
@@ -176,8 +178,11 @@ class _Run:
 
     def unusable_prompt(self, sc: Scenario, text: str) -> str | None:
         """Why an attacker's message is not a usable test case (a code), or ``None``."""
-        return degenerate(text) or ungrounded(text, A.required_detail(sc),
-                                              " ".join(r.text for r in self.rules_of(sc)))
+        rule_text = " ".join(r.text for r in self.rules_of(sc))
+        problem = degenerate(text) or ungrounded(text, A.required_detail(sc), rule_text)
+        if problem is None and self.topic.off_topic(text, self.rules_of(sc)[0].text):
+            problem = "off-topic"
+        return problem
 
     def ask_judge(self, chats: Sequence[Chat]) -> list[tuple[Judgement | None, str]]:
         """The LLM judge stage, through the store (so a restarted run asks nothing twice)."""
@@ -542,7 +547,7 @@ def _as_prompt(ex: Example) -> Example:
 
 
 def _reason_class(reason: str) -> str:
-    for key in ("missing-detail", "echoes-instructions", "restates-rule",
+    for key in ("missing-detail", "echoes-instructions", "restates-rule", "off-topic",
                 "programmatic", "judge", "refuses", "does not refuse", "degenerate", "repeats",
                 "too short", "attacker", "complier", "violator", "verifier failed", "letters"):
         if key in reason:

@@ -58,3 +58,15 @@ def test_qa_pairs_are_grounded_in_their_clause() -> None:
         "answer-echoes-question"
     assert qa_problem("How long does a refund take?", "A full fining stamp of sorts, yes.",
                       clause) == "answer-ungrounded"
+
+
+def test_off_topic_messages_are_told_apart_from_on_topic_ones() -> None:
+    from rulealign.synth.filters import Topic
+
+    topic = Topic()
+    if topic.method != "minilm-cosine":
+        import pytest
+
+        pytest.skip("the MiniLM package is not installed")
+    assert not topic.off_topic("My kettle was $120, can you refund all of it today?", RULE)
+    assert topic.off_topic("Cleaning up a Berlin neighbourhood has become the norm.", RULE)
