@@ -110,14 +110,14 @@ def markdown(report: AuditReport, *, max_failures: int = 15) -> str:
                   "| measure | before | after | change (95% CI) | paired items | reading | "
                   "rests on |", "|---|---|---|---|---|---|---|"]
         for key, name in CHANGE_NAMES.items():
-            c = report.changes.get(key)
-            if c is None:
+            ch = report.changes.get(key)
+            if ch is None:
                 continue
             lines.append(
-                f"| {_md(name)} | {pct(c.before)} | {pct(c.after)} | "
-                + (f"{c.diff * 100:+.0f} points ({c.ci[0] * 100:+.0f} to "
-                   f"{c.ci[1] * 100:+.0f})" if c.diff is not None else "–")
-                + f" | {c.n} | {_md(c.reading)} | {_md(basis(report, key))} |")
+                f"| {_md(name)} | {pct(ch.before)} | {pct(ch.after)} | "
+                + (f"{ch.diff * 100:+.0f} points ({ch.ci[0] * 100:+.0f} to "
+                   f"{ch.ci[1] * 100:+.0f})" if ch.diff is not None else "–")
+                + f" | {ch.n} | {_md(ch.reading)} | {_md(basis(report, key))} |")
         lines.append("")
     if report.buckets:
         lines.append("Before → after, per answer: " + ", ".join(
@@ -500,13 +500,13 @@ def html_report(report: AuditReport) -> str:
     changed = ""
     if report.changes:
         head = "".join(
-            f"<tr><td>{_e(name)}</td><td class=num>{_e(pct(c.before))}</td><td class=num>"
-            f"{_e(pct(c.after))}</td><td class=num>"
-            + (_e(f"{c.diff * 100:+.0f} points ({c.ci[0] * 100:+.0f} to "
-                  f"{c.ci[1] * 100:+.0f})") if c.diff is not None else "–")
-            + f"</td><td class=num>{_e(c.n)}</td><td class='{_reading_cls(c)}'>"
-            f"{_e(c.reading)}</td><td class=muted>{_e(basis(report, key))}</td></tr>"
-            for key, name in CHANGE_NAMES.items() if (c := report.changes.get(key)))
+            f"<tr><td>{_e(name)}</td><td class=num>{_e(pct(ch.before))}</td><td class=num>"
+            f"{_e(pct(ch.after))}</td><td class=num>"
+            + (_e(f"{ch.diff * 100:+.0f} points ({ch.ci[0] * 100:+.0f} to "
+                  f"{ch.ci[1] * 100:+.0f})") if ch.diff is not None else "–")
+            + f"</td><td class=num>{_e(ch.n)}</td><td class='{_reading_cls(ch)}'>"
+            f"{_e(ch.reading)}</td><td class=muted>{_e(basis(report, key))}</td></tr>"
+            for key, name in CHANGE_NAMES.items() if (ch := report.changes.get(key)))
         per_rule = "".join(
             f'<tr><td><a href="#rule-{_e(r.rule_id)}"><code>{_e(r.rule_id)}</code></a></td>'
             + "".join(f"<td class='{_reading_cls(r.changes.get(k))}'>"
