@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,20 +109,28 @@ def prepare_default_model(cache: Path | None = None) -> ModelRef:
     """The default model as a plain checkpoint, converting it on first use (~20 s)."""
     gguf = default_gguf()
     digest = file_sha256(gguf)
-    root = (cache or cache_dir()) / "models"
-    target = root / f"{DEFAULT_NAME}-{digest[:16]}"
+    target = (cache or cache_dir()) / "models" / f"{DEFAULT_NAME}-{digest[:16]}"
+    _build_checkpoint(target, DEFAULT_NAME, lambda tmp: _convert_gguf(gguf, tmp), {
+        "name": DEFAULT_NAME, "hash": digest, "source": f"{DEFAULT_PACKAGE}/{DEFAULT_GGUF}"})
+    return ModelRef(target, DEFAULT_NAME, digest, default=True)
+
+
+def _build_checkpoint(target: Path, name: str, make: Callable[[Path], None],
+                      marker: dict[str, Any]) -> None:
+    """Make a checkpoint folder once: ``make`` writes into a temporary folder beside
+    ``target``, the marker file is added last, and the folder is renamed into place (a
+    process that finishes second keeps the first one's identical folder). Every failure is
+    RA303 naming ``name``; a half-written folder is never left behind."""
     if (target / _MARKER).is_file():
-        return ModelRef(target, DEFAULT_NAME, digest, default=True)
+        return
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError as exc:
-        raise ModelError(diagnostic("RA303", model=DEFAULT_NAME, reason=str(exc))) from None
+        raise ModelError(diagnostic("RA303", model=name, reason=str(exc))) from None
     try:
-        _convert_gguf(gguf, tmp)
-        (tmp / _MARKER).write_text(json.dumps({
-            "name": DEFAULT_NAME, "hash": digest, "source": f"{DEFAULT_PACKAGE}/{DEFAULT_GGUF}",
-        }, indent=2))
+        make(tmp)
+        (tmp / _MARKER).write_text(json.dumps(marker, indent=2))
         try:
             os.rename(tmp, target)
         except OSError:
@@ -129,10 +138,9 @@ def prepare_default_model(cache: Path | None = None) -> ModelRef:
             if not (target / _MARKER).is_file():
                 raise
     except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(diagnostic("RA303", model=DEFAULT_NAME, reason=str(exc))) from None
+        raise ModelError(diagnostic("RA303", model=name, reason=str(exc))) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ModelRef(target, DEFAULT_NAME, digest, default=True)
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
@@ -186,16 +194,11 @@ def merged_checkpoint(ref: ModelRef, adapter: str | Path, *, cache: Path | None 
     75 s without)."""
     from rulealign.llm.base import adapter_hash
 
-    root = (cache or cache_dir()) / "merged"
-    target = root / f"{ref.model_id[:40]}-{ref.hash[:12]}-{adapter_hash(adapter)[:16]}"
-    if (target / _MARKER).is_file():
-        return target
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
-    except OSError as exc:
-        raise ModelError(diagnostic("RA303", model=str(adapter), reason=str(exc))) from None
-    try:
+    digest = adapter_hash(adapter)
+    target = (cache or cache_dir()) / "merged" / \
+        f"{ref.model_id[:40]}-{ref.hash[:12]}-{digest[:16]}"
+
+    def merge(tmp: Path) -> None:
         import torch
         import transformers
         from peft import PeftModel
@@ -208,16 +211,8 @@ def merged_checkpoint(ref: ModelRef, adapter: str | Path, *, cache: Path | None 
         merged.save_pretrained(tmp)
         transformers.AutoTokenizer.from_pretrained(
             ref.path, trust_remote_code=trust_remote_code).save_pretrained(tmp)
-        (tmp / _MARKER).write_text(json.dumps({
-            "name": ref.model_id, "hash": ref.hash, "adapter": str(adapter),
-            "adapter_hash": adapter_hash(adapter)}, indent=2))
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / _MARKER).is_file():
-                raise
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(diagnostic("RA303", model=str(adapter), reason=str(exc))) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    _build_checkpoint(target, str(adapter), merge, {
+        "name": ref.model_id, "hash": ref.hash, "adapter": str(adapter),
+        "adapter_hash": digest})
     return target
