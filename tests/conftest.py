@@ -88,5 +88,5 @@ def acme_judge(tmp_path_factory) -> Path:
     policy = load_policy(SPECS / "acme-support.yaml")
     rows = training_rows(policy)[::12]
     out = tmp_path_factory.mktemp("judge") / "acme"
-    train_judge(policy, rows, out, settings=JudgeSettings(epochs=1, batch=16, max_length=64))
+    train_judge(policy, rows, out, settings=JudgeSettings(epochs=1, group_size=16, max_length=64))
     return out

@@ -10,10 +10,13 @@ from pathlib import Path
 from rulealign.cli.output import print_diagnostics, table
 from rulealign.errors import RulealignError
 
-HELP = """The small judge: a cross-encoder (all-MiniLM-L6-v2, shipped in a package) fine-tuned
-on CPU for one policy, from the spec's labelled examples, replies whose label is fixed by
-construction (and a synth run's accepted pairs with --data), and rule flips. It decides what
-programmatic checks cannot; its agreement with human labels is measured by 'judge eval'.
+HELP = """The small judge: a sentence encoder (all-MiniLM-L6-v2, shipped in a package) tuned on
+CPU for one policy so that exchanges with the same label under a rule embed together, and an
+index of each rule's labelled exchanges: the spec's examples, replies whose label is fixed by
+construction (and a synth run's accepted pairs with --data). A new exchange takes the label of
+the exchanges of its rule it is most like, or not_applicable if it is like none of them. It
+decides what programmatic checks cannot; its agreement with human labels is measured by
+'judge eval'. The more labelled examples a rule has, the better its verdicts.
 
 examples:
   rulealign judge train specs/acme-support.yaml --out judges/acme

@@ -7,8 +7,9 @@
   written — the synthesizer's accepted pairs (``--data DIR``), and, for every rule, replies
   built from the rule's own structure (its action done, declined or skipped, by modality),
   so that a policy without a single human label still gets a judge.
-* **rule flips**: the same exchange judged against an unrelated rule of the policy is
-  ``not_applicable``, so the judge must read the rule, not the reply's tone.
+Rule flips (the same exchange judged against an unrelated rule is ``not_applicable``) are
+not rows: the judge is tuned on groups that set each rule's exchanges beside those of an
+unrelated rule (``small_judge.training_groups``), and ``calibration.measure`` checks them.
 
 Human-written evaluation sets (``specs/<spec>.eval.jsonl``) are never read here: nothing in
 this module opens a file but the synthesizer's training exports, and ``training_rows``
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class JudgeRow:
     reply: str
     label: str                 # complies | violates | not_applicable
     source: LabelSource
-    origin: str                # spec example | template | synth pair | flip:unrelated | eval
+    origin: str                # spec example | template | synth pair | eval
     item: str = ""             # id of what it was made from (for flips and reports)
 
     def to_json(self) -> str:
@@ -174,30 +175,18 @@ def _content(value: object) -> str:
     return ""
 
 
-def flip_rows(policy: Policy, rows: Iterable[JudgeRow], per_row: int = 1) -> list[JudgeRow]:
-    """Each exchange judged against ``per_row`` unrelated rules: ``not_applicable``."""
-    out = []
-    for row in rows:
-        rule = policy.rule(row.rule_id)
-        for other in unrelated_rules(policy, rule, per_row, row.item + row.reply):
-            out.append(JudgeRow(other.id, row.prompt, row.reply, "not_applicable", row.source,
-                                "flip:unrelated", row.item))
-    return out
-
-
 def is_eval_file(path: str | Path) -> bool:
     return ".eval." in Path(path).name
 
 
 def training_rows(policy: Policy, data_dirs: Sequence[str | Path] = (), *,
-                  spec_examples: bool = True, templates: bool | None = None,
-                  flip_share: float = 0.4) -> list[JudgeRow]:
+                  spec_examples: bool = True, templates: bool | None = None
+                  ) -> list[JudgeRow]:
     """Everything the small judge trains on, deduplicated, in a stable order.
 
     ``templates``: constructed replies for every rule (True), none (False), or only for
     the rules without a human-written example (None, the default: where an author wrote
-    examples, they teach better than templates). ``flip_share`` of the exchanges are also
-    judged against an unrelated rule (chosen by hash, so the same rows every time)."""
+    examples, they teach better than templates)."""
     for d in data_dirs:
         if is_eval_file(d) or any(is_eval_file(p) for p in Path(d).glob("*")):
             raise RulealignError(diagnostic(
@@ -213,11 +202,9 @@ def training_rows(policy: Policy, data_dirs: Sequence[str | Path] = (), *,
         base += template_rows(policy)
     for d in data_dirs:
         base += synth_rows(policy, d)
-    chosen = [r for r in base if _salt("flip", r.item, r.reply) % 1000 < flip_share * 1000]
-    rows = base + flip_rows(policy, chosen, 1)
     seen: set[tuple[str, str, str]] = set()
     unique = []
-    for r in rows:
+    for r in base:
         key = (r.rule_id, r.prompt, r.reply)
         if key not in seen:
             seen.add(key)

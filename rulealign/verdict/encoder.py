@@ -1,8 +1,6 @@
-"""The small judge's network: a sentence encoder, mean pooled, and a linear head.
-
-all-MiniLM-L6-v2 was trained to be read through the mean of its token states, so the head
-sits on that mean (the CLS position of this encoder carries little until trained, and a
-BERT pooler would start from random weights). Imported only where torch is needed.
+"""The small judge's network: a sentence encoder read through the mean of its token states
+(how all-MiniLM-L6-v2 was trained to be read), tuned contrastively on groups of labelled
+exchanges. Imported only where torch is needed.
 """
 
 from __future__ import annotations
@@ -14,44 +12,61 @@ import torch
 from transformers import AutoModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-HEAD_FILE = "head.safetensors"
+
+def mean_pooled(encoder: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                ) -> torch.Tensor:
+    """Unit-length mean of the token states: the sentence embedding MiniLM was trained for."""
+    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1)
 
 
-class MeanPoolClassifier(torch.nn.Module):
-    def __init__(self, encoder: Any, n_labels: int, dropout: float = 0.1) -> None:
+class PairEncoder(torch.nn.Module):
+    """A sentence encoder tuned contrastively (the SetFit recipe, over whole groups): within
+    a group of exchanges the cosine of two embeddings is pulled to 1 where both carry the same
+    label under the same rule and to 0 where the labels or the (unrelated) rules differ.
+    ``Trainer`` calls :meth:`forward` with one group, its targets and which pairs count."""
+
+    def __init__(self, encoder: Any) -> None:
         super().__init__()
         self.encoder = encoder
-        self.dropout = torch.nn.Dropout(dropout)
-        self.head = torch.nn.Linear(encoder.config.hidden_size, n_labels)
 
     @classmethod
-    def from_encoder(cls, folder: str | Path, n_labels: int) -> MeanPoolClassifier:
-        return cls(AutoModel.from_pretrained(str(folder)), n_labels)
+    def from_encoder(cls, folder: str | Path) -> PairEncoder:
+        return cls(AutoModel.from_pretrained(str(folder)))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        logits = self.head(self.dropout(pooled))
+                labels: torch.Tensor | None = None, pair_mask: torch.Tensor | None = None
+                ) -> SequenceClassifierOutput:
+        emb = mean_pooled(self.encoder, input_ids, attention_mask)
+        cos = emb @ emb.T
         loss = None
-        if labels is not None:
-            loss = torch.nn.functional.cross_entropy(logits, labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits)  # type: ignore[arg-type]
+        if labels is not None and pair_mask is not None:
+            m = pair_mask.to(cos.dtype)
+            loss = (((cos - labels.to(cos.dtype)) ** 2) * m).sum() / m.sum().clamp(min=1.0)
+        return SequenceClassifierOutput(loss=loss, logits=cos)  # type: ignore[arg-type]
 
     def save(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
         self.encoder.save_pretrained(str(folder))
-        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()},
-                  str(Path(folder) / HEAD_FILE))
 
-    @classmethod
-    def load(cls, folder: str | Path, n_labels: int) -> MeanPoolClassifier:
-        from safetensors.torch import load_file
 
-        model = cls.from_encoder(folder, n_labels)
-        model.head.load_state_dict(load_file(str(Path(folder) / HEAD_FILE)))
-        return model.eval()
+class GroupCollator:
+    """One group per step: pads its exchanges and builds the pair targets (same rule and
+    label: 1, else 0) and the mask of pairs that count (same rule, or unrelated rules)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tok = tokenizer
+
+    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        group = batch[0]
+        padded = self.tok.pad([{"input_ids": ids} for ids in group["input_ids"]],
+                              return_tensors="pt")
+        rule = torch.tensor(group["rule"])
+        label = torch.tensor(group["label"])
+        same_rule = rule[:, None] == rule[None, :]
+        targets = (same_rule & (label[:, None] == label[None, :])).float()
+        counts = torch.tensor(group["counts"], dtype=torch.bool)
+        mask = (same_rule | counts) & ~torch.eye(len(rule), dtype=torch.bool)
+        return {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"],
+                "labels": targets, "pair_mask": mask}

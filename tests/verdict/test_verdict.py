@@ -14,7 +14,6 @@ from rulealign.verdict.calibration import agreement, eval_set_for, measure, read
 from rulealign.verdict.cascade import decide
 from rulealign.verdict.data import (
     JudgeRow,
-    flip_rows,
     related,
     spec_rows,
     template_rows,
@@ -22,7 +21,7 @@ from rulealign.verdict.data import (
 )
 from rulealign.verdict.llm_judge import Judgement
 from rulealign.verdict.models import Case
-from rulealign.verdict.small_judge import SmallJudge, load_or_train, train_judge
+from rulealign.verdict.small_judge import SmallJudge, index_rows, load_or_train, train_judge
 from tests.conftest import SHIPPED_SPECS, SPECS
 
 
@@ -182,12 +181,14 @@ def test_training_rows_say_where_each_label_came_from(acme) -> None:
     assert {r.label for r in human} == {"complies", "violates", "not_applicable"}
     built = template_rows(acme)
     assert {r.source for r in built} == {"construction"}
-    flips = flip_rows(acme, human[:20])
-    assert flips and all(r.label == "not_applicable" and r.origin == "flip:unrelated"
-                         for r in flips)
-    for f, h in zip(flips, human[:20], strict=True):
-        assert f.reply == h.reply and not related(acme, acme.rule(f.rule_id),
-                                                  acme.rule(h.rule_id))
+    # rule flips: each rule's exchanges are tuned beside those of one unrelated rule
+    from rulealign.verdict.small_judge import JudgeSettings, training_groups
+
+    groups = training_groups(acme, human, JudgeSettings())
+    assert len(groups) == len({r.rule_id for r in human})
+    for g in groups:
+        rules = list(dict.fromkeys(r.rule_id for r in g))
+        assert len(rules) == 2 and not related(acme, acme.rule(rules[0]), acme.rule(rules[1]))
     # a policy without one human label still gets judge data, all of it constructed
     bare = acme.model_copy(update={"rules": tuple(r.model_copy(update={"examples": ()})
                                                   for r in acme.rules)})
@@ -199,7 +200,7 @@ def test_the_small_judge_trains_predicts_and_is_cached(acme, acme_judge, monkeyp
     judge = SmallJudge(acme_judge)
     assert judge.meta["policy_id"] == acme.id and judge.meta["rows"] > 0
     rid = acme.rules[0].id
-    probs = judge.probabilities([("obligation: a rule", "User: hi\nAssistant: hello")] * 3)
+    probs = judge.probabilities([_case(acme, rid, "hello")] * 3)
     assert len(probs) == 3 and all(p == pytest.approx(probs[0]) for p in probs)
     assert sum(probs[0]) == pytest.approx(1.0, abs=1e-5)
     [(label, p)] = judge.judge([_case(acme, rid, "Sure.")])
@@ -219,6 +220,25 @@ def test_the_small_judge_trains_predicts_and_is_cached(acme, acme_judge, monkeyp
 
     shutil.copytree(acme_judge, folder)
     assert load_or_train(acme, rows, root=root).path == folder and calls == []
+
+
+def test_the_judge_reads_a_rule_through_its_labelled_exchanges(acme, acme_judge) -> None:
+    """An exchange the judge indexed takes its own label under its rule, and the same
+    exchange judged against a rule with nothing like it is not_applicable."""
+    from rulealign.verdict.data import training_rows, unrelated_rules
+
+    judge = SmallJudge(acme_judge)
+    rows = [r for r in index_rows(training_rows(acme)[::12])]
+    assert judge.meta["indexed"] == len(rows) > 10
+    cases = [Case(rules=(acme.rule(r.rule_id),), prompt=r.prompt, reply=r.reply)
+             for r in rows]
+    assert [lab for lab, _ in judge.judge(cases)] == [r.label for r in rows]
+    indexed = {r.rule_id for r in rows}
+    away = [Case(rules=(other,), prompt=r.prompt, reply=r.reply) for r in rows
+            for other in unrelated_rules(acme, acme.rule(r.rule_id), 40, r.item)
+            if other.id in indexed][:60]
+    said = [lab for lab, _ in judge.judge(away)]
+    assert len(away) >= 30 and said.count("not_applicable") >= 0.8 * len(said)
 
 
 def test_a_judge_for_another_policy_is_refused(acme_judge) -> None:
