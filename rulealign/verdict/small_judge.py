@@ -53,7 +53,7 @@ Say = Callable[[str], None]
 class JudgeSettings:
     """How the small judge is trained and reads its index (recorded in ``judge.json``)."""
 
-    epochs: float = 3.0
+    epochs: float = 2.0
     learning_rate: float = 5e-5
     max_length: int = 128
     seed: int = 0
