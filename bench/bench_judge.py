@@ -2,8 +2,8 @@
 
 For each shipped spec with a human evaluation set (``specs/NAME.eval.jsonl``):
 
-1. training time of the small judge (the policy's data: spec examples, constructed replies,
-   rule flips), measured fresh (not from the cache) unless --cached;
+1. training time of the small judge (the policy's data: spec examples, constructed replies),
+   measured fresh (not from the cache) unless --cached;
 2. agreement with the human labels (accuracy with Wilson interval, macro-F1, kappa, chance,
    rule flips judged consistently) on the split asked for (default dev);
 3. verdicts per minute of the small judge on every eval item, and of the default 135M model

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = p.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
-    tr = verbs.add_parser("train", help="fine-tune the small judge for a policy",
+    tr = verbs.add_parser("train", help="tune the small judge for a policy",
                           description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     tr.add_argument("spec", help="rule spec (YAML)")
     tr.add_argument("--out", required=True, help="judge folder (replaced atomically)")

@@ -39,7 +39,7 @@ class JudgeRow:
     label: str                 # complies | violates | not_applicable
     source: LabelSource
     origin: str                # spec example | template | synth pair | eval
-    item: str = ""             # id of what it was made from (for flips and reports)
+    item: str = ""             # id of what it was made from (for reports)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)

@@ -53,20 +53,21 @@ class PairEncoder(torch.nn.Module):
 
 class GroupCollator:
     """One group per step: pads its exchanges and builds the pair targets (same rule and
-    label: 1, else 0) and the mask of pairs that count (same rule, or unrelated rules)."""
+    label: 1, else 0). Every pair but an exchange with itself counts: a group holds one
+    rule's exchanges and those of a rule unrelated to it."""
 
     def __init__(self, tokenizer: Any) -> None:
         self.tok = tokenizer
 
     def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        assert len(batch) == 1, "one group per step (per_device_train_batch_size=1)"
         group = batch[0]
         padded = self.tok.pad([{"input_ids": ids} for ids in group["input_ids"]],
                               return_tensors="pt")
         rule = torch.tensor(group["rule"])
         label = torch.tensor(group["label"])
-        same_rule = rule[:, None] == rule[None, :]
-        targets = (same_rule & (label[:, None] == label[None, :])).float()
-        counts = torch.tensor(group["counts"], dtype=torch.bool)
-        mask = (same_rule | counts) & ~torch.eye(len(rule), dtype=torch.bool)
+        targets = ((rule[:, None] == rule[None, :]) &
+                   (label[:, None] == label[None, :])).float()
+        mask = ~torch.eye(len(rule), dtype=torch.bool)
         return {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"],
                 "labels": targets, "pair_mask": mask}

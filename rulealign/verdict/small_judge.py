@@ -13,7 +13,8 @@ softmax, give the probability.
 
 Unlike a classifier head over rule text, the rule is represented by its labelled exchanges,
 so every example a policy author adds to a rule sharpens that rule's judge (measured in the
-README), and an exchange about another rule is not_applicable by construction.
+README), and an exchange about another rule, unlike anything the rule governs, falls below
+the threshold: not_applicable.
 
 A trained judge is a folder: the encoder, its tokenizer, the index (``index.safetensors``,
 ``index.json``) and ``judge.json`` (policy id and hash, base encoder hash, training data
@@ -106,11 +107,6 @@ def judge_key(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSettings,
                  [r.to_json() for r in rows]])[:20]
 
 
-def index_rows(rows: Sequence[JudgeRow]) -> list[JudgeRow]:
-    """The rows a judge compares new exchanges with: every labelled exchange of a rule."""
-    return list(rows)
-
-
 class SmallJudge:
     """A trained judge folder, loaded lazily: a tuned encoder and an index of labelled
     exchanges per rule. A new exchange takes, under its rule, the label of the exchanges it
@@ -128,6 +124,11 @@ class SmallJudge:
             raise RulealignError(diagnostic(
                 "RA453", path=str(self.path), reason=f"format {self.meta.get('format')!r}, "
                 f"expected {FORMAT!r}"))
+        missing = [f for f in ("config.json", INDEX_FILE, INDEX_ROWS)
+                   if not (self.path / f).is_file()]
+        if missing:
+            raise RulealignError(diagnostic(
+                "RA453", path=str(self.path), reason=f"missing {', '.join(missing)}"))
         self.settings = self.meta.get("settings", {})
         self.unsure = float(self.settings.get("unsure", 0.5))
         self._model: Any = None
@@ -157,63 +158,85 @@ class SmallJudge:
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
-        try:
-            self._tok = AutoTokenizer.from_pretrained(str(self.path))
-            self._model = AutoModel.from_pretrained(str(self.path)).eval()
-            self._index = load_file(str(self.path / INDEX_FILE))["embeddings"]
-            labels = json.loads((self.path / INDEX_ROWS).read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError) as exc:
+        try:  # everything read and checked first; nothing kept from a failed load
+            tok = AutoTokenizer.from_pretrained(str(self.path))
+            model = AutoModel.from_pretrained(str(self.path)).eval()
+            index = load_file(str(self.path / INDEX_FILE))["embeddings"]
+            rows = json.loads((self.path / INDEX_ROWS).read_text(encoding="utf-8"))
+            labels = [JUDGE_LABELS.index(lab) for _, lab in rows]
+            by_rule: dict[str, list[int]] = {}
+            for n, (rule_id, _) in enumerate(rows):
+                by_rule.setdefault(str(rule_id), []).append(n)
+            if len(rows) != index.shape[0]:
+                raise ValueError(f"{INDEX_ROWS} has {len(rows)} rows, {INDEX_FILE} "
+                                 f"{index.shape[0]}")
+        except Exception as exc:  # safetensors raises its own error types
             raise RulealignError(diagnostic("RA453", path=str(self.path),
                                             reason=str(exc)[:300])) from None
-        self._labels = [JUDGE_LABELS.index(lab) for _, lab in labels]
-        for n, (rule_id, _) in enumerate(labels):
-            self._by_rule.setdefault(rule_id, []).append(n)
+        self._tok, self._index, self._labels, self._by_rule = tok, index, labels, by_rule
+        self._model = model
 
-    def embed(self, texts: Sequence[str], batch: int = 64) -> Any:
-        """Unit-length embeddings of ``texts`` (sorted by length so batches pad little)."""
-        import torch
-
-        from rulealign.verdict.encoder import mean_pooled
-
+    def embed(self, texts: Sequence[str]) -> Any:
+        """Unit-length embeddings of ``texts``, in order."""
         self._load()
-        max_len = int(self.settings.get("max_length", 128))
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = torch.zeros(len(texts), self._model.config.hidden_size)
-        with torch.inference_mode():
-            for start in range(0, len(order), batch):
-                idx = order[start:start + batch]
-                enc = self._tok([texts[i] for i in idx], truncation=True, max_length=max_len,
-                                padding=True, return_tensors="pt")
-                out[idx] = mean_pooled(self._model, enc["input_ids"],
-                                       enc["attention_mask"]).float()
-        return out
+        return embed_texts(self._model, self._tok, texts,
+                           int(self.settings.get("max_length", JudgeSettings().max_length)))
 
     def probabilities(self, cases: Sequence[Case]) -> list[list[float]]:
         """P(complies, violates, not_applicable) for each case's target rule."""
         import torch
 
+        if not cases:
+            return []
         emb = self.embed([exchange_text(c.prompt, c.reply) for c in cases])
-        floor = float(self.settings.get("threshold", 0.25))
-        temp = float(self.settings.get("temperature", 0.05))
+        floor = float(self.settings.get("threshold", JudgeSettings().threshold))
+        temp = float(self.settings.get("temperature", JudgeSettings().temperature))
+        na = JUDGE_LABELS.index("not_applicable")
         out = []
         for n, c in enumerate(cases):
             rows = self._by_rule.get(c.rule.id, [])
-            best = [-1.0, -1.0, floor]
-            if rows:
-                sims = (self._index[rows] @ emb[n]).tolist()
-                for row, sim in zip(rows, sims, strict=True):
-                    k = self._labels[row]
-                    best[k] = max(best[k], sim)
+            if not rows:  # a rule this judge has no exchange of (a newer spec): no evidence
+                out.append([1 / len(JUDGE_LABELS)] * len(JUDGE_LABELS))
+                continue
+            best = [-1.0] * len(JUDGE_LABELS)
+            best[na] = floor
+            sims = (self._index[rows] @ emb[n]).tolist()
+            for row, sim in zip(rows, sims, strict=True):
+                k = self._labels[row]
+                best[k] = max(best[k], sim)
             out.append(torch.softmax(torch.tensor(best) / temp, dim=0).tolist())
         return out
 
     def judge(self, cases: Sequence[Case]) -> list[tuple[str, float]]:
-        """(label, probability) for each case's target rule."""
+        """(label, probability) for each case's target rule; ``("undecided", 0.0)`` for a
+        rule the judge holds no labelled exchange of."""
         out = []
-        for p in self.probabilities(cases):
+        for c, p in zip(cases, self.probabilities(cases), strict=True):
+            if c.rule.id not in self._by_rule:
+                out.append(("undecided", 0.0))
+                continue
             best = max(range(len(JUDGE_LABELS)), key=lambda k: p[k])
             out.append((JUDGE_LABELS[best], float(p[best])))
         return out
+
+
+def embed_texts(model: Any, tok: Any, texts: Sequence[str], max_length: int,
+                batch: int = 64) -> Any:
+    """Unit-length mean-pooled embeddings of ``texts`` in order (batched by length so that a
+    batch pads little)."""
+    import torch
+
+    from rulealign.verdict.encoder import mean_pooled
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = torch.zeros(len(texts), model.config.hidden_size)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch):
+            idx = order[start:start + batch]
+            enc = tok([texts[i] for i in idx], truncation=True, max_length=max_length,
+                      padding=True, return_tensors="pt")
+            out[idx] = mean_pooled(model, enc["input_ids"], enc["attention_mask"]).float()
+    return out
 
 
 def training_groups(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSettings
@@ -224,20 +247,28 @@ def training_groups(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSet
     pushed apart, so that what a rule governs clusters away from the rest."""
     from rulealign.verdict.data import _salt, related
 
+    if settings.group_size < 2:
+        raise RulealignError(diagnostic("RA453", path="settings",
+                                        reason="group_size must be at least 2"))
     by_rule: dict[str, list[JudgeRow]] = {}
-    for r in index_rows(rows):
+    for r in rows:
         by_rule.setdefault(r.rule_id, []).append(r)
     index = policy.index()["rules"]
+    half = settings.group_size // 2
     groups = []
     for rule_id, own in by_rule.items():
         own = sorted(own, key=lambda r: _salt(settings.seed, r.item, r.reply))
         partners = sorted((o for o in by_rule if o != rule_id and
                            not related(policy, index[rule_id], index[o])),
                           key=lambda o: _salt(settings.seed, rule_id, o))
-        group = own[:settings.group_size // 2]
-        if partners:
-            group += by_rule[partners[0]][:settings.group_size - len(group)]
-        groups.append(group)
+        # a rule with many rows (synth pairs) gives several groups, each beside another rule
+        for k, start in enumerate(range(0, len(own), half)):
+            group = own[start:start + half]
+            if partners:
+                other = sorted(by_rule[partners[k % len(partners)]],
+                               key=lambda r: _salt(settings.seed, rule_id, r.reply))
+                group += other[:settings.group_size - len(group)]
+            groups.append(group)
     return groups
 
 
@@ -257,7 +288,6 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
     from safetensors.torch import save_file
     from transformers import AutoTokenizer, Trainer, TrainingArguments
 
-    from rulealign.verdict.data import related
     from rulealign.verdict.encoder import GroupCollator, PairEncoder
 
     transformers.logging.set_verbosity_error()
@@ -275,13 +305,10 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
         model = PairEncoder.from_encoder(base)
         groups = training_groups(policy, rows, s)
         rule_no = {r.id: n for n, r in enumerate(policy.rules)}
-        unrelated = {(a.id, b.id) for a in policy.rules for b in policy.rules
-                     if not related(policy, a, b)}
         data = [{"input_ids": tok([exchange_text(r.prompt, r.reply) for r in g],
                                   truncation=True, max_length=s.max_length)["input_ids"],
                  "rule": [rule_no[r.rule_id] for r in g],
-                 "label": [JUDGE_LABELS.index(r.label) for r in g],
-                 "counts": [[(a.rule_id, b.rule_id) in unrelated for b in g] for a in g]}
+                 "label": [JUDGE_LABELS.index(r.label) for r in g]}
                 for g in groups]
         args = TrainingArguments(
             output_dir=str(tmp / "trainer"), use_cpu=True, num_train_epochs=s.epochs,
@@ -309,16 +336,14 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
         model.eval()
         model.save(tmp)
         tok.save_pretrained(str(tmp))
-        indexed = index_rows(rows)
+        indexed = list(rows)
         (tmp / INDEX_ROWS).write_text(json.dumps([[r.rule_id, r.label] for r in indexed]),
                                       encoding="utf-8")
         meta: dict[str, Any] = {"format": FORMAT, "key": key, "policy_id": policy.id,
                 "policy_hash": policy.content_hash(), "base": "all-MiniLM-L6-v2",
                 "base_hash": bhash, "settings": asdict(s), "labels": list(JUDGE_LABELS)}
-        (tmp / META).write_text(json.dumps(meta), encoding="utf-8")
-        judge = SmallJudge(tmp)
-        judge._model, judge._tok = model.encoder, tok
-        emb = judge.embed([exchange_text(r.prompt, r.reply) for r in indexed])
+        emb = embed_texts(model.encoder, tok, [exchange_text(r.prompt, r.reply)
+                                               for r in indexed], s.max_length)
         save_file({"embeddings": emb.contiguous()}, str(tmp / INDEX_FILE))
         counts: dict[str, int] = {}
         for r in rows:
@@ -334,7 +359,12 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
         if target.exists():
             old = target.with_name(f".{target.name}.old.{os.getpid()}")
             target.rename(old)
-        tmp.rename(target)
+        try:
+            tmp.rename(target)
+        except BaseException:
+            if old is not None and not target.exists():
+                old.rename(target)  # the old judge stays in place
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

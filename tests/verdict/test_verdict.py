@@ -21,7 +21,7 @@ from rulealign.verdict.data import (
 )
 from rulealign.verdict.llm_judge import Judgement
 from rulealign.verdict.models import Case
-from rulealign.verdict.small_judge import SmallJudge, index_rows, load_or_train, train_judge
+from rulealign.verdict.small_judge import SmallJudge, load_or_train, train_judge
 from tests.conftest import SHIPPED_SPECS, SPECS
 
 
@@ -228,7 +228,7 @@ def test_the_judge_reads_a_rule_through_its_labelled_exchanges(acme, acme_judge)
     from rulealign.verdict.data import training_rows, unrelated_rules
 
     judge = SmallJudge(acme_judge)
-    rows = [r for r in index_rows(training_rows(acme)[::12])]
+    rows = training_rows(acme)[::12]
     assert judge.meta["indexed"] == len(rows) > 10
     cases = [Case(rules=(acme.rule(r.rule_id),), prompt=r.prompt, reply=r.reply)
              for r in rows]
@@ -239,6 +239,35 @@ def test_the_judge_reads_a_rule_through_its_labelled_exchanges(acme, acme_judge)
             if other.id in indexed][:60]
     said = [lab for lab, _ in judge.judge(away)]
     assert len(away) >= 30 and said.count("not_applicable") >= 0.8 * len(said)
+    # embeddings come back in the order asked, whatever the batching by length
+    texts = [f"User: {c.prompt}\nAssistant: {c.reply}" for c in cases[:20]]
+    fwd, back = judge.embed(texts), judge.embed(texts[::-1])
+    assert (fwd - back.flip(0)).abs().max() < 1e-4
+    # a rule the judge holds no exchange of (a newer spec): undecided, never a verdict
+    unseen = acme.rules[0].model_copy(update={"id": "a-rule-added-later"})
+    assert judge.judge([Case(rules=(unseen,), prompt="hi", reply="hello")]) == [
+        ("undecided", 0.0)]
+
+
+def test_a_judge_folder_missing_its_index_is_refused_and_retrained(acme, acme_judge,
+                                                                   tmp_path,
+                                                                   monkeypatch) -> None:
+    import shutil
+
+    from rulealign.verdict import small_judge as sj
+
+    rows = [JudgeRow(acme.rules[0].id, "q", "a", "complies", "human", "spec example")]
+    key = sj.judge_key(acme, rows, sj.JudgeSettings(), sj.base_hash(sj.base_encoder()))
+    folder = tmp_path / f"{acme.id}-{key}"
+    shutil.copytree(acme_judge, folder)
+    (folder / sj.INDEX_ROWS).unlink()
+    with pytest.raises(RulealignError) as exc:
+        SmallJudge(folder)
+    assert exc.value.code == "RA453" and sj.INDEX_ROWS in str(exc.value)
+    calls = []
+    monkeypatch.setattr(sj, "train_judge", lambda *a, **k: calls.append(a) or
+                        SmallJudge(acme_judge))
+    assert load_or_train(acme, rows, root=tmp_path).path == acme_judge and len(calls) == 1
 
 
 def test_a_judge_for_another_policy_is_refused(acme_judge) -> None:
