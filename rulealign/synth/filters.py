@@ -130,21 +130,16 @@ class NearDuplicates:
         self.method = "minilm-cosine" if self.model_dir else "shingle-jaccard"
 
     def _embed(self, texts: Sequence[str]) -> Any:
-        import torch
         import transformers
         from transformers import AutoModel, AutoTokenizer
+
+        from rulealign.verdict.small_judge import embed_texts
 
         if self._model is None:
             transformers.logging.disable_progress_bar()
             self._tok = AutoTokenizer.from_pretrained(str(self.model_dir))
             self._model = AutoModel.from_pretrained(str(self.model_dir)).eval()
-        enc = self._tok(list(texts), padding=True, truncation=True, max_length=128,
-                        return_tensors="pt")
-        with torch.inference_mode():
-            hidden = self._model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        emb = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(emb, dim=-1)
+        return embed_texts(self._model, self._tok, texts, 128)
 
     def keep(self, texts: Sequence[str]) -> list[bool]:
         """For each text, whether it is kept (the first of each near-duplicate group is)."""

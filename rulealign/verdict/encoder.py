@@ -26,7 +26,8 @@ class PairEncoder(torch.nn.Module):
     """A sentence encoder tuned contrastively (the SetFit recipe, over whole groups): within
     a group of exchanges the cosine of two embeddings is pulled to 1 where both carry the same
     label under the same rule and to 0 where the labels or the (unrelated) rules differ.
-    ``Trainer`` calls :meth:`forward` with one group, its targets and which pairs count."""
+    ``Trainer`` calls :meth:`forward` with one group and its targets; every pair but an
+    exchange with itself counts."""
 
     def __init__(self, encoder: Any) -> None:
         super().__init__()
@@ -37,13 +38,12 @@ class PairEncoder(torch.nn.Module):
         return cls(AutoModel.from_pretrained(str(folder)))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor | None = None, pair_mask: torch.Tensor | None = None
-                ) -> SequenceClassifierOutput:
+                labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
         emb = mean_pooled(self.encoder, input_ids, attention_mask)
         cos = emb @ emb.T
         loss = None
-        if labels is not None and pair_mask is not None:
-            m = pair_mask.to(cos.dtype)
+        if labels is not None:
+            m = 1.0 - torch.eye(len(cos), dtype=cos.dtype)
             loss = (((cos - labels.to(cos.dtype)) ** 2) * m).sum() / m.sum().clamp(min=1.0)
         return SequenceClassifierOutput(loss=loss, logits=cos)  # type: ignore[arg-type]
 
@@ -60,7 +60,12 @@ class GroupCollator:
         self.tok = tokenizer
 
     def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        assert len(batch) == 1, "one group per step (per_device_train_batch_size=1)"
+        if len(batch) != 1:
+            from rulealign.errors import RulealignError, diagnostic
+
+            raise RulealignError(diagnostic(
+                "RA453", path="training", reason=f"one group per step, got {len(batch)} "
+                "(per_device_train_batch_size must be 1)"))
         group = batch[0]
         padded = self.tok.pad([{"input_ids": ids} for ids in group["input_ids"]],
                               return_tensors="pt")
@@ -68,6 +73,5 @@ class GroupCollator:
         label = torch.tensor(group["label"])
         targets = ((rule[:, None] == rule[None, :]) &
                    (label[:, None] == label[None, :])).float()
-        mask = ~torch.eye(len(rule), dtype=torch.bool)
         return {"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"],
-                "labels": targets, "pair_mask": mask}
+                "labels": targets}

@@ -133,8 +133,7 @@ class SmallJudge:
         self.unsure = float(self.settings.get("unsure", 0.5))
         self._model: Any = None
         self._tok: Any = None
-        self._index: Any = None
-        self._by_rule: dict[str, list[int]] = {}
+        self._by_rule: dict[str, tuple[Any, list[int]]] = {}
 
     @property
     def name(self) -> str:
@@ -163,18 +162,19 @@ class SmallJudge:
             model = AutoModel.from_pretrained(str(self.path)).eval()
             index = load_file(str(self.path / INDEX_FILE))["embeddings"]
             rows = json.loads((self.path / INDEX_ROWS).read_text(encoding="utf-8"))
-            labels = [JUDGE_LABELS.index(lab) for _, lab in rows]
-            by_rule: dict[str, list[int]] = {}
-            for n, (rule_id, _) in enumerate(rows):
-                by_rule.setdefault(str(rule_id), []).append(n)
             if len(rows) != index.shape[0]:
                 raise ValueError(f"{INDEX_ROWS} has {len(rows)} rows, {INDEX_FILE} "
                                  f"{index.shape[0]}")
+            at: dict[str, list[int]] = {}
+            for n, (rule_id, _) in enumerate(rows):
+                at.setdefault(str(rule_id), []).append(n)
+            # each rule's embeddings and labels, sliced once rather than on every verdict
+            by_rule = {rule_id: (index[ns], [JUDGE_LABELS.index(rows[n][1]) for n in ns])
+                       for rule_id, ns in at.items()}
         except Exception as exc:  # safetensors raises its own error types
             raise RulealignError(diagnostic("RA453", path=str(self.path),
                                             reason=str(exc)[:300])) from None
-        self._tok, self._index, self._labels, self._by_rule = tok, index, labels, by_rule
-        self._model = model
+        self._tok, self._by_rule, self._model = tok, by_rule, model
 
     def embed(self, texts: Sequence[str]) -> Any:
         """Unit-length embeddings of ``texts``, in order."""
@@ -194,15 +194,13 @@ class SmallJudge:
         na = JUDGE_LABELS.index("not_applicable")
         out = []
         for n, c in enumerate(cases):
-            rows = self._by_rule.get(c.rule.id, [])
-            if not rows:  # a rule this judge has no exchange of (a newer spec): no evidence
+            if c.rule.id not in self._by_rule:  # a rule it holds no exchange of: no evidence
                 out.append([1 / len(JUDGE_LABELS)] * len(JUDGE_LABELS))
                 continue
+            vectors, labels = self._by_rule[c.rule.id]
             best = [-1.0] * len(JUDGE_LABELS)
             best[na] = floor
-            sims = (self._index[rows] @ emb[n]).tolist()
-            for row, sim in zip(rows, sims, strict=True):
-                k = self._labels[row]
+            for k, sim in zip(labels, (vectors @ emb[n]).tolist(), strict=True):
                 best[k] = max(best[k], sim)
             out.append(torch.softmax(torch.tensor(best) / temp, dim=0).tolist())
         return out
