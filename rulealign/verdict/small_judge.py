@@ -272,7 +272,7 @@ def training_groups(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSet
 
 def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
                 settings: JudgeSettings | None = None, say: Say | None = None) -> SmallJudge:
-    """Tune the base encoder on pairs of ``rows`` and index them, into ``out`` (replaced
+    """Tune the base encoder on groups of ``rows`` and index them, into ``out`` (replaced
     atomically)."""
     s = settings or JudgeSettings()
     bad = [r for r in rows if r.label not in JUDGE_LABELS or r.rule_id not in
@@ -334,20 +334,19 @@ def train_judge(policy: Policy, rows: Sequence[JudgeRow], out: str | Path, *,
         model.eval()
         model.save(tmp)
         tok.save_pretrained(str(tmp))
-        indexed = list(rows)
-        (tmp / INDEX_ROWS).write_text(json.dumps([[r.rule_id, r.label] for r in indexed]),
+        (tmp / INDEX_ROWS).write_text(json.dumps([[r.rule_id, r.label] for r in rows]),
                                       encoding="utf-8")
         meta: dict[str, Any] = {"format": FORMAT, "key": key, "policy_id": policy.id,
                 "policy_hash": policy.content_hash(), "base": "all-MiniLM-L6-v2",
                 "base_hash": bhash, "settings": asdict(s), "labels": list(JUDGE_LABELS)}
         emb = embed_texts(model.encoder, tok, [exchange_text(r.prompt, r.reply)
-                                               for r in indexed], s.max_length)
+                                               for r in rows], s.max_length)
         save_file({"embeddings": emb.contiguous()}, str(tmp / INDEX_FILE))
         counts: dict[str, int] = {}
         for r in rows:
             k = f"{r.source}/{r.origin}/{r.label}"
             counts[k] = counts.get(k, 0) + 1
-        meta.update({"rows": len(rows), "indexed": len(indexed), "groups": len(groups),
+        meta.update({"rows": len(rows), "indexed": len(rows), "groups": len(groups),
                      "rows_by_kind": dict(sorted(counts.items())), "steps": steps["n"],
                      "train_loss": float(result.training_loss),
                      "seconds": round(time.perf_counter() - t0, 1)})
