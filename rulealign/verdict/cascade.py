@@ -21,8 +21,10 @@ def decide(cases: Sequence[Case], *, small: SmallJudge | None = None,
 
     1. no reply: undecided;
     2. a failed programmatic check on a prompt not known to lie outside the rule proves a
-       violation (checks that pass prove nothing: they cover part of a rule); a check that
-       could not run (RA604, a pattern over its time budget) leaves the reply undecided;
+       violation (checks that pass prove nothing: they cover part of a rule), except on a
+       rule with exceptions: a check cannot see whether an exception holds, so there the
+       judges decide; a check that could not run (RA604, a pattern over its time budget)
+       leaves the reply undecided;
     3. the small judge's label and probability;
     4. where ``llm`` is given and the small judge is absent or below ``unsure``, the LLM
        judge decides;
@@ -39,6 +41,12 @@ def decide(cases: Sequence[Case], *, small: SmallJudge | None = None,
             continue
         unmet = unmet_checks(c.rules, c.reply) if c.side != "outside" else []
         failed = [f for f in unmet if f.failed]
+        if failed and c.rule.exceptions:
+            # A check reads the reply, never whether an exception holds ("unless the
+            # customer asks for detail"): on a rule with exceptions it proves nothing, and
+            # the judges decide.
+            unmet = [f for f in unmet if not f.failed]
+            failed = []
         if failed:
             out[i] = Verdict(label="violates", by="check", confidence=1.0,
                              clause=c.rule.clause_ids[0] if c.rule.clause_ids else None,

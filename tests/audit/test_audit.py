@@ -85,23 +85,23 @@ def test_bad_audit_data_is_a_coded_error_with_the_line(acme, tmp_path) -> None:
 
 def test_checks_decide_before_the_judge(acme) -> None:
     policy, _ = acme
-    rule = next(r for r in policy.rules if any(c.kind.value == "max_words" for c in r.checks))
-    item = AuditItem(id="x", rule_ids=(rule.id,), clause_ids=rule.clause_ids, axis="threshold",
+    rule = policy.rule("no-profanity")   # a not_regex check and no exceptions
+    item = AuditItem(id="x", rule_ids=(rule.id,), clause_ids=rule.clause_ids, axis="typical",
                      side="inside", messages=({"role": "user", "content": "Tell me more"},))
-    long_answer = "word " * 1000 + "[ok]"  # the scripted judge would say "complies"
+    profane = "What a damn mess, sorry. [ok]"  # the scripted judge would say "complies"
     judge_backend = FakeBackend(responder=respond)
-    [v] = judge(policy, [item], [(long_answer, False)], llm=backend_judge(judge_backend))
-    assert v.verdict == "violates" and v.by == "check" and "words" in v.rationale
+    [v] = judge(policy, [item], [(profane, False)], llm=backend_judge(judge_backend))
+    assert v.verdict == "violates" and v.by == "check" and "damn" in v.rationale
     assert judge_backend.requests == []          # the judge was not asked
 
 
 def test_without_a_judge_only_a_failed_check_decides(acme) -> None:
     policy, _ = acme
-    rule = next(r for r in policy.rules if any(c.kind.value == "max_words" for c in r.checks))
-    item = AuditItem(id="x", rule_ids=(rule.id,), clause_ids=rule.clause_ids, axis="threshold",
+    rule = policy.rule("no-profanity")
+    item = AuditItem(id="x", rule_ids=(rule.id,), clause_ids=rule.clause_ids, axis="typical",
                      side="inside", messages=({"role": "user", "content": "Tell me more"},))
-    short, long_answer = "Happy to help.", "word " * 1000
-    passing, failing = judge(policy, [item, item], [(short, False), (long_answer, False)])
+    short, profane = "Happy to help.", "What a damn mess, sorry."
+    passing, failing = judge(policy, [item, item], [(short, False), (profane, False)])
     # passing checks cover part of a rule: they are no verdict of compliance
     assert (passing.verdict, passing.by) == ("undecided", "none") and not passing.judged
     assert (failing.verdict, failing.by) == ("violates", "check")

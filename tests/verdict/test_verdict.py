@@ -62,14 +62,28 @@ def _case(policy, rule_id: str, reply: str, side: str = "inside") -> Case:
 
 
 def test_a_failed_check_proves_a_violation_without_asking_a_judge(acme) -> None:
-    rule = next(r for r in acme.rules if any(c.kind.value == "max_words" for c in r.checks))
+    rule = acme.rule("no-profanity")
+    assert rule.checks and not rule.exceptions
     small, llm = Unsure(), Recorder("complies")
-    [v] = decide([_case(acme, rule.id, "word " * 1000)], small=small, llm=llm)
+    [v] = decide([_case(acme, rule.id, "This is a damn shame, honestly.")], small=small, llm=llm)
     assert (v.label, v.by, v.confidence) == ("violates", "check", 1.0)
     assert small.asked == 0 and llm.chats == []
     # outside the rule a failed check proves nothing: the judge decides
-    [v] = decide([_case(acme, rule.id, "word " * 1000, side="outside")], small=Unsure(p=0.9))
+    [v] = decide([_case(acme, rule.id, "This is a damn shame, honestly.", side="outside")],
+                 small=Unsure(p=0.9))
     assert v.by == "small_judge"
+
+
+def test_a_failed_check_on_a_rule_with_exceptions_leaves_it_to_the_judges(acme) -> None:
+    # "Responses must not exceed 200 words unless the customer asks for detail": a long
+    # reply fails the word count, but only a judge can see whether detail was asked for
+    rule = acme.rule("max-response-length")
+    assert rule.exceptions and any(c.kind.value == "max_words" for c in rule.checks)
+    small = Unsure("complies", p=0.9)
+    [v] = decide([_case(acme, rule.id, "word " * 1000)], small=small)
+    assert (v.label, v.by) == ("complies", "small_judge") and small.asked == 1
+    [v] = decide([_case(acme, rule.id, "word " * 1000)])
+    assert v.label == "undecided"
 
 
 def test_the_llm_judge_decides_only_where_the_small_judge_is_unsure(acme) -> None:
@@ -91,8 +105,8 @@ def test_no_answer_no_judge_and_an_untrusted_judge_are_undecided(acme) -> None:
     assert empty.label == nojudge.label == "undecided" and not empty.decided
     [untrusted] = decide([_case(acme, rid, "Fine.")], small=Unsure(p=0.9), trusted=False)
     assert untrusted.label == "undecided" and "chance" in untrusted.rationale
-    rule = next(r for r in acme.rules if any(c.kind.value == "max_words" for c in r.checks))
-    [check] = decide([_case(acme, rule.id, "word " * 1000)], small=Unsure(), trusted=False)
+    [check] = decide([_case(acme, "no-profanity", "What a damn mess.")], small=Unsure(),
+                     trusted=False)
     assert check.label == "violates"  # checks still decide what they prove
 
 
