@@ -45,7 +45,8 @@ class JudgeRow:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
 
 
-def _salt(*parts: object) -> int:
+def salt(*parts: object) -> int:
+    """A stable pseudo-random integer from ``parts`` (seeded orderings, not security)."""
     return int(hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
@@ -72,10 +73,10 @@ def related(policy: Policy, a: Rule, b: Rule) -> bool:
     return bool(family(a) & family(b))
 
 
-def unrelated_rules(policy: Policy, rule: Rule, n: int, salt: str) -> list[Rule]:
-    """``n`` rules of ``policy`` unrelated to ``rule``, chosen deterministically by ``salt``."""
+def unrelated_rules(policy: Policy, rule: Rule, n: int, seed: str) -> list[Rule]:
+    """``n`` rules of ``policy`` unrelated to ``rule``, chosen deterministically by ``seed``."""
     pool = [r for r in policy.rules if not related(policy, rule, r)]
-    pool.sort(key=lambda r: _salt(salt, r.id))
+    pool.sort(key=lambda r: salt(seed, r.id))
     return pool[:n]
 
 
@@ -106,7 +107,7 @@ def template_rows(policy: Policy) -> list[JudgeRow]:
     for rule in policy.rules:
         act = _action(rule)
         labels = [terms[t].label for t in rule.terms if t in terms] or [rule.object or act]
-        topic = labels[_salt(rule.id) % len(labels)]
+        topic = labels[salt(rule.id) % len(labels)]
         bad: tuple[str, str] | None
         prompts = (f"Hi, I need help with my {topic}. Can you {act} for me?",
                    f"Quick question about {topic} - what happens now?")

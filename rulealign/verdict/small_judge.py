@@ -101,9 +101,14 @@ def exchange_text(prompt: str, reply: str) -> str:
     return f"User: {prompt}\nAssistant: {reply}"
 
 
+#: Settings read only when judging: a cached judge is reused whatever they are.
+INFERENCE_SETTINGS = ("threshold", "temperature", "unsure")
+
+
 def judge_key(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSettings,
               base: str) -> str:
-    return _sha([FORMAT, policy.content_hash(), base, asdict(settings),
+    trained = {k: v for k, v in asdict(settings).items() if k not in INFERENCE_SETTINGS}
+    return _sha([FORMAT, policy.content_hash(), base, trained,
                  [r.to_json() for r in rows]])[:20]
 
 
@@ -134,6 +139,13 @@ class SmallJudge:
         self._model: Any = None
         self._tok: Any = None
         self._by_rule: dict[str, tuple[Any, list[int]]] = {}
+
+    def use(self, settings: JudgeSettings) -> None:
+        """Judge with ``settings``' inference values (threshold, temperature, unsure); the
+        trained encoder and index stay as they are."""
+        self.settings = {**self.settings,
+                         **{k: getattr(settings, k) for k in INFERENCE_SETTINGS}}
+        self.unsure = float(settings.unsure)
 
     @property
     def name(self) -> str:
@@ -243,7 +255,7 @@ def training_groups(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSet
     those of one rule unrelated to it. Within a group, two exchanges of one rule are pulled
     together if they carry the same label and apart if not; exchanges of the two rules are
     pushed apart, so that what a rule governs clusters away from the rest."""
-    from rulealign.verdict.data import _salt, related
+    from rulealign.verdict.data import related, salt
 
     if settings.group_size < 2:
         raise RulealignError(diagnostic("RA453", path="settings",
@@ -255,16 +267,16 @@ def training_groups(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSet
     half = settings.group_size // 2
     groups = []
     for rule_id, own in by_rule.items():
-        own = sorted(own, key=lambda r: _salt(settings.seed, r.item, r.reply))
+        own = sorted(own, key=lambda r: salt(settings.seed, r.item, r.reply))
         partners = sorted((o for o in by_rule if o != rule_id and
                            not related(policy, index[rule_id], index[o])),
-                          key=lambda o: _salt(settings.seed, rule_id, o))
+                          key=lambda o: salt(settings.seed, rule_id, o))
         # a rule with many rows (synth pairs) gives several groups, each beside another rule
         for k, start in enumerate(range(0, len(own), half)):
             group = own[start:start + half]
             if partners:
                 other = sorted(by_rule[partners[k % len(partners)]],
-                               key=lambda r: _salt(settings.seed, rule_id, r.reply))
+                               key=lambda r: salt(settings.seed, rule_id, r.reply))
                 group += other[:settings.group_size - len(group)]
             groups.append(group)
     return groups
@@ -387,6 +399,7 @@ def load_or_train(policy: Policy, rows: Sequence[JudgeRow], *,
         try:
             judge = SmallJudge(folder)
             judge.check_policy(policy)
+            judge.use(s)
             return judge
         except RulealignError:
             pass  # unusable cache entry: trained again below, replaced atomically

@@ -234,6 +234,16 @@ def test_the_small_judge_trains_predicts_and_is_cached(acme, acme_judge, monkeyp
 
     shutil.copytree(acme_judge, folder)
     assert load_or_train(acme, rows, root=root).path == folder and calls == []
+    # settings read only when judging reuse the trained judge, and are the ones it uses;
+    # a training setting trains anew
+    looser = sj.JudgeSettings(threshold=0.9, temperature=0.2, unsure=0.7)
+    again = load_or_train(acme, rows, root=root, settings=looser)
+    assert again.path == folder and calls == []
+    assert (again.settings["threshold"], again.settings["temperature"], again.unsure) == (
+        0.9, 0.2, 0.7)
+    assert again.judge([_case(acme, rid, "Sure.")])[0][0] == "not_applicable"  # 0.9 floor
+    load_or_train(acme, rows, root=root, settings=sj.JudgeSettings(epochs=1.0))
+    assert len(calls) == 1
 
 
 def test_the_judge_reads_a_rule_through_its_labelled_exchanges(acme, acme_judge) -> None:
