@@ -31,6 +31,8 @@ EXTRACTOR = "rulealign.deontic/1"
 # --- vocabulary -------------------------------------------------------------------------------
 
 _BE = ["is", "are", "am", "be", "was", "were", "'s", "'re"]
+# "is also expected to", "are still required": an adverb between the verb and the status word
+_BE_ADVERBS = ["also", "still", "always", "generally", "usually", "therefore", "thus"]
 _NEG = ["not", "n't", "n’t", "never"]
 _CURRENCY_SYMBOL = {"$": "USD", "€": "EUR", "£": "GBP"}
 _CURRENCY_WORD = {"usd": "USD", "dollars": "USD", "dollar": "USD", "eur": "EUR", "euros": "EUR",
@@ -113,14 +115,16 @@ _PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
         [{"LOWER": {"IN": ["it", "this"]}}, {"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["very", "most", "especially"]}, "OP": "?"},
          {"LOWER": {"IN": ["important", "essential", "vital", "crucial", "necessary", "imperative"]}},
          {"LOWER": {"IN": ["that", "to"]}}],
-        [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["strongly", "highly"]}, "OP": "?"},
+        [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": _BE_ADVERBS}, "OP": "?"},
+         {"LOWER": {"IN": ["strongly", "highly"]}, "OP": "?"},
          {"LOWER": {"IN": ["encouraged", "recommended", "required", "expected", "mandatory"]}}],
         [{"LOWER": {"IN": ["agree", "agrees", "undertake", "undertakes"]}}, {"LOWER": "to"}],
         [{"LOWER": "ought"}, {"LOWER": "to"}],
         [{"LOWER": {"IN": ["has", "have"]}}, {"LOWER": "to"}],
         [{"LOWER": {"IN": ["need", "needs"]}}, {"LOWER": "to"}],
         [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["responsible", "accountable"]}}, {"LOWER": "for"}],
-        [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": ["expected", "encouraged", "asked", "urged"]}}, {"LOWER": "to"}],
+        [{"LOWER": {"IN": _BE}}, {"LOWER": {"IN": _BE_ADVERBS}, "OP": "?"},
+         {"LOWER": {"IN": ["expected", "encouraged", "asked", "urged"]}}, {"LOWER": "to"}],
         [{"LOWER": "we"}, {"LOWER": {"IN": ["encourage", "recommend"]}}],
     ],
     "obligation|0.55": [

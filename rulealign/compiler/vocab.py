@@ -41,6 +41,7 @@ solicit speak specify spend stand start state stay step stick stop store strive 
 summarize summarise support suspend switch tag take talk teach tell test thank think threaten
 track train transfer translate treat try turn understand unsubscribe update upload use validate
 verify view vote wait warn watch wear weigh welcome withdraw work write yield
+land revert append register merge rebase squash backport rerun re-run cherry-pick sign-off
 """)
 
 # Verbs that as often begin a noun phrase; read as imperative only when what follows fits a verb.
