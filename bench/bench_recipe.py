@@ -10,8 +10,14 @@ training, the paired change with its 95% bootstrap interval, and the training ti
     python bench/bench_recipe.py runs/acme --spec specs/acme-support.yaml \
         --recipes "ipo:10,ipo:40,dpo:40,sft:0+dpo:40"
 
-A recipe is ``[sft:STEPS+]METHOD:STEPS[@LR]``; ``sft:0`` skips SFT. Writes
-bench/results/recipe.json.
+A recipe is ``[sft:STEPS+]METHOD:STEPS[@LR]``; ``sft:0`` skips SFT; ``adapter=PATH``
+measures an adapter trained before (for example a run's ``train/dpo/adapter``). METHOD ``rpo`` is DPO
+with TRL's SFT loss on the chosen reply added at weight 1 (``sft_weight``, ``loss_type:
+[sigmoid, sft]``), which keeps the compliant replies likely while the pair margin grows. With ``--answers N`` the base model and
+each trained adapter also answer N of the set's user messages (greedy, the audit's token
+budget) and the bench prints how many answers ran out of tokens and how repetitive they are
+(share of repeated word 4-grams): a likelihood gain bought with a model that no longer writes
+sentences shows there. Writes bench/results/recipe.json.
 """
 
 from __future__ import annotations
@@ -50,16 +56,36 @@ def parse(recipe: str) -> dict[str, Any]:
         pref, lr_s = pref.split("@", 1)
         lr = float(lr_s)
     method, steps = pref.split(":")
-    return {"method": method, "steps": int(steps), "sft_steps": sft_steps, "lr": lr}
+    sft_weight = 0.0
+    if method == "rpo":
+        method, sft_weight = "dpo", 1.0
+    return {"method": method, "steps": int(steps), "sft_steps": sft_steps, "lr": lr,
+            "sft_weight": sft_weight}
+
+
+def repetition(text: str, n: int = 4) -> float:
+    """Share of the word n-grams of ``text`` that repeat an earlier one."""
+    words = text.split()
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def fluency(backend: Any, items: list[Any], adapter: str | None) -> dict[str, Any]:
+    from rulealign.audit.generative import answer
+
+    t0 = time.perf_counter()
+    got = answer(backend, items, adapter=adapter)
+    return {"answers": len(got), "truncated": sum(t for _, t in got),
+            "repetition": round(sum(repetition(a) for a, _ in got) / max(len(got), 1), 3),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "examples": [a[:200] for a, _ in got[:3]]}
 
 
 def run_recipe(data: Path, out: Path, r: dict[str, Any]) -> tuple[str, float, dict[str, Any]]:
     trl: dict[str, Any] = {}
-    configs = default_recipe(data, out, sft_steps=max(r["sft_steps"], 1),
-                             pref_steps=max(r["steps"], 1), method=r["method"], trl=trl)
-    if r["sft_steps"] == 0:          # preference training straight from the base model
-        pref = configs[1].model_copy(update={"init_adapter": None})
-        configs = [pref]
+    configs = default_recipe(data, out, sft_steps=r["sft_steps"],
+                             pref_steps=max(r["steps"], 1), method=r["method"], trl=trl,
+                             sft_weight=r["sft_weight"])
     if r["lr"] is not None:
         configs[-1] = configs[-1].model_copy(
             update={"trl": {**configs[-1].trl, "learning_rate": r["lr"]}})
@@ -77,6 +103,8 @@ def main() -> None:
     ap.add_argument("--spec", required=True)
     ap.add_argument("--recipes", default="ipo:10,ipo:40,dpo:40")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "recipe.json"))
+    ap.add_argument("--answers", type=int, default=0,
+                    help="also answer N of the set's user messages and measure fluency")
     ap.add_argument("--strip-system", action="store_true",
                     help="train on the prompts without the rules as a system message")
     args = ap.parse_args()
@@ -104,11 +132,28 @@ def main() -> None:
     score_s = time.perf_counter() - t0
     print(f"{len(pairs)} held-out pairs from {labelled.name}; base prefers compliant in "
           f"{base.accuracy:.1%} ({score_s:.0f} s to score)")
+    backend, items, base_fluency = None, [], None
+    if args.answers:
+        import random
+
+        from rulealign.audit.heldout import labelled_items
+        from rulealign.llm import load_backend
+
+        items = labelled_items(labelled, policy)
+        items = random.Random(0).sample(items, min(args.answers, len(items)))
+        backend = load_backend("transformers", "default")
+        base_fluency = fluency(backend, items, None)
+        print(f"base: {base_fluency['truncated']}/{len(items)} answers out of tokens, "
+              f"repetition {base_fluency['repetition']:.3f}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, spec in enumerate(args.recipes.split(",")):
-            r = parse(spec.strip())
-            adapter, secs, losses = run_recipe(data, Path(tmp) / f"r{i}", r)
+            if spec.strip().startswith("adapter="):  # an adapter trained before: measured only
+                r = {"adapter": spec.strip().split("=", 1)[1]}
+                adapter, secs, losses = r["adapter"], 0.0, {}
+            else:
+                r = parse(spec.strip())
+                adapter, secs, losses = run_recipe(data, Path(tmp) / f"r{i}", r)
             after = audit_preferences(pairs, "default", adapter, name=labelled.name)
             before_w = {p.id: float(p.prefers_compliant) for p in base.pairs}
             ch = change("preference", [before_w[p.id] for p in after.pairs],
@@ -117,14 +162,18 @@ def main() -> None:
             row = {"recipe": spec.strip(), **r, "train_seconds": round(secs, 1),
                    "losses": losses, "after": after.accuracy, "diff": ch.diff,
                    "ci": list(ch.ci), "reading": ch.reading, "mean_margin": margin}
+            if backend is not None:
+                row["fluency"] = fluency(backend, items, adapter)
             rows.append(row)
             print(f"{spec.strip() + (' (no system)' if args.strip_system else ''):<22} train {secs:6.0f} s  prefers compliant "
                   f"{base.accuracy:.1%} -> {after.accuracy:.1%}  change {ch.diff * 100:+.1f} "
-                  f"points ({ch.ci[0] * 100:+.1f} to {ch.ci[1] * 100:+.1f}) {ch.reading}",
+                  f"points ({ch.ci[0] * 100:+.1f} to {ch.ci[1] * 100:+.1f}) {ch.reading}"
+                  + (f"; {row['fluency']['truncated']}/{len(items)} answers out of tokens, "
+                     f"repetition {row['fluency']['repetition']:.3f}" if backend else ""),
                   flush=True)
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
               "spec": args.spec, "pairs": len(pairs), "base": base.accuracy,
-              "score_seconds": round(score_s, 1),
+              "score_seconds": round(score_s, 1), "base_fluency": base_fluency,
               "train_rows": {f: len((data / f).read_text(encoding="utf-8").splitlines())
                              for f in ("sft.train.jsonl", "pairs.train.jsonl")
                              if (data / f).exists()},

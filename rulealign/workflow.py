@@ -29,6 +29,7 @@ from typing import Any
 from rulealign.errors import RulealignError, SpecError, diagnostic
 from rulealign.fileio import atomic_write_bytes, atomic_write_text
 from rulealign.llm.checkpoint import file_sha256
+from rulealign.train import recipe
 
 Say = Callable[[str], None]
 STAGES = ("compile", "graph", "judge", "synth", "train", "audit")
@@ -59,9 +60,10 @@ class RunSettings:
     train: bool = True
     # measured on held-out human pairs (bench/bench_recipe.py; see train/recipe.py)
     method: str = "dpo"
-    sft_steps: int = 32
-    pref_steps: int = 40
-    pref_lr: float = 5e-4
+    sft_steps: int = recipe.SFT_STEPS
+    pref_steps: int = recipe.PREF_STEPS
+    pref_lr: float = recipe.PREF_LR
+    sft_weight: float = recipe.SFT_WEIGHT
     # audit
     likelihood: bool = True
     max_items: int | None = None
@@ -360,19 +362,27 @@ def _train(out: Path, data: Path, s: RunSettings, man: Manifest, say: Say) -> st
     from rulealign.train.recipe import default_recipe
     from rulealign.train.run import train
 
-    key = _hash([_dir_hash(data, "*.train.jsonl"), s.part("model", "method", "sft_steps",
-                                                          "pref_steps", "pref_lr", "seed")])
+    key = _hash([_dir_hash(data, "*.train.jsonl"),
+                 s.part("model", "method", "sft_steps", "pref_steps", "pref_lr", "seed"),
+                 *([s.sft_weight] if s.sft_weight else [])])  # keys of runs before it stay
     configs = default_recipe(data, out / "train", model=s.model, sft_steps=s.sft_steps,
                              pref_steps=s.pref_steps, method=s.method, pref_lr=s.pref_lr,
-                             seed=s.seed)
+                             sft_weight=s.sft_weight, seed=s.seed)
     sft_rows = _rows(data / "sft.train.jsonl")
     pref_file = data / ("kto.train.jsonl" if s.method == "kto" else "pairs.train.jsonl")
     pref_rows = _rows(pref_file)
-    if sft_rows == 0:
-        say("train: skipped: no SFT training rows were synthesized")
-        man.done("train", key, 0.0, skipped="no SFT rows")
+    has_sft = configs[0].method == "sft"
+    if (sft_rows == 0 or not has_sft) and pref_rows == 0:
+        why = f"no {pref_file.name} rows" if not has_sft else "no SFT training rows"
+        say(f"train: skipped: {why} were synthesized")
+        man.done("train", key, 0.0, skipped=why)
         return None
-    plan = configs if pref_rows else configs[:1]
+    if not has_sft or sft_rows == 0:
+        plan = configs[-1:]
+        if has_sft:  # no SFT rows: the preference step starts from the base model
+            plan = [plan[0].model_copy(update={"init_adapter": None})]
+    else:
+        plan = configs if pref_rows else configs[:1]
     final = Path(plan[-1].output_dir) / "adapter"
     if man.fresh("train", key, final):
         say(f"train: reused ({final})")
@@ -390,8 +400,11 @@ def _train(out: Path, data: Path, s: RunSettings, man: Manifest, say: Say) -> st
         record["note"] = f"no {pref_file.name} rows: the SFT adapter is the aligned model"
         say(f"train: {record['note']}")
     man.done("train", key, time.perf_counter() - t0, steps=record, recipe={
-        "sft": {"steps": s.sft_steps, "learning_rate": configs[0].trl.get("learning_rate")},
-        s.method: {"steps": s.pref_steps, "learning_rate": s.pref_lr, "beta": 0.1},
+        "sft": {"steps": s.sft_steps if has_sft else 0,
+                "learning_rate": configs[0].trl.get("learning_rate") if has_sft else None},
+        s.method: {"steps": s.pref_steps, "learning_rate": s.pref_lr, "beta": 0.1,
+                   "loss_type": configs[-1].trl.get("loss_type"),
+                   "loss_weights": configs[-1].trl.get("loss_weights")},
         "chosen_by": "bench/bench_recipe.py on held-out human pairs (train/recipe.py)"})
     return str(final)
 

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pref-steps", type=int, default=d.pref_steps)
     p.add_argument("--pref-lr", type=float, default=d.pref_lr,
                    help=f"learning rate of the preference step (default {d.pref_lr:g})")
+    p.add_argument("--sft-weight", type=float, default=d.sft_weight,
+                   help="weight of the SFT loss on the chosen reply in the DPO/IPO step "
+                   f"(default {d.sft_weight:g}; 0: the pairwise loss alone)")
     p.add_argument("--no-train", action="store_true", help="audit the base model only")
     p.add_argument("--no-likelihood", action="store_true", help="skip the likelihood audit")
     add_judge_options(p)
@@ -66,7 +69,8 @@ def run_cmd(args: argparse.Namespace) -> int:
         topup=args.topup,
         heldout=args.heldout, rules=tuple(args.rules.split(",")) if args.rules else None,
         train=not args.no_train, method=args.method, sft_steps=args.sft_steps,
-        pref_steps=args.pref_steps, pref_lr=args.pref_lr, likelihood=not args.no_likelihood,
+        pref_steps=args.pref_steps, pref_lr=args.pref_lr, sft_weight=args.sft_weight,
+        likelihood=not args.no_likelihood,
         fail_under=args.fail_under, judge_model=args.judge_model, judge=args.judge,
         labelled=args.labelled)
     try:

@@ -43,10 +43,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     rec.add_argument("--model", default="default", help="'default' or a local checkpoint")
     rec.add_argument("--method", default="dpo", choices=["dpo", "ipo", "kto", "orpo"],
                      help="preference method after SFT (default dpo)")
-    rec.add_argument("--sft-steps", type=int, default=32)
-    rec.add_argument("--pref-steps", type=int, default=40)
-    rec.add_argument("--pref-lr", type=float, default=5e-4,
-                     help="learning rate of the preference step (default 5e-4)")
+    from rulealign.train import recipe
+
+    rec.add_argument("--sft-steps", type=int, default=recipe.SFT_STEPS)
+    rec.add_argument("--pref-steps", type=int, default=recipe.PREF_STEPS)
+    rec.add_argument("--pref-lr", type=float, default=recipe.PREF_LR,
+                     help=f"learning rate of the preference step (default {recipe.PREF_LR:g})")
+    rec.add_argument("--sft-weight", type=float, default=recipe.SFT_WEIGHT,
+                     help="weight of the SFT loss on the chosen reply in the DPO/IPO step "
+                     f"(default {recipe.SFT_WEIGHT:g})")
     rec.add_argument("--seed", type=int, default=0)
     rec.set_defaults(func=recipe_cmd)
 
@@ -91,7 +96,8 @@ def recipe_cmd(args: argparse.Namespace) -> int:
     try:
         configs = default_recipe(args.data, args.out, model=args.model,
                                  sft_steps=args.sft_steps, pref_steps=args.pref_steps,
-                                 method=args.method, pref_lr=args.pref_lr, seed=args.seed)
+                                 method=args.method, pref_lr=args.pref_lr,
+                                 sft_weight=args.sft_weight, seed=args.seed)
         rows = []
         for cfg in configs:
             print(f"-- {cfg.method} -> {cfg.output_dir}", file=sys.stderr)

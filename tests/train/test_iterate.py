@@ -40,14 +40,30 @@ def test_next_round_data_keeps_the_original_pairs(tmp_path) -> None:
     assert len(out.read_text().splitlines()) == 2
 
 
-def test_default_recipe_is_sft_then_dpo_from_the_sft_adapter(tmp_path) -> None:
-    sft, dpo = default_recipe(tmp_path / "data", tmp_path / "train")
+def test_default_recipe_is_dpo_with_an_sft_loss_or_sft_then_dpo(tmp_path) -> None:
+    from rulealign.train import recipe
+
+    [dpo] = default_recipe(tmp_path / "data", tmp_path / "train")  # the measured default
+    assert recipe.SFT_STEPS == 0 and dpo.method == "dpo" and dpo.init_adapter is None
+    assert dpo.trl_args().loss_type == ["sigmoid", "sft"] and dpo.lora is not None
+    assert dpo.trl_args().loss_weights == [1.0, recipe.SFT_WEIGHT]
+    assert dpo.trl_args().learning_rate == recipe.PREF_LR and dpo.trl_args().max_steps == (
+        recipe.PREF_STEPS)
+    sft, dpo = default_recipe(tmp_path / "data", tmp_path / "train", sft_steps=16)
     assert sft.method == "sft" and sft.data.train.endswith("sft.train.jsonl")
+    assert sft.trl_args().max_steps == 16
     assert dpo.method == "dpo" and dpo.init_adapter == str(tmp_path / "train" / "sft" / "adapter")
-    assert dpo.trl_args().loss_type == ["sigmoid"] and dpo.lora is not None
-    assert dpo.trl_args().learning_rate == 5e-4
-    _, ipo = default_recipe(tmp_path / "data", tmp_path / "train", method="ipo", pref_lr=1e-4)
+    [ipo] = default_recipe(tmp_path / "data", tmp_path / "train", method="ipo", pref_lr=1e-4,
+                           sft_weight=0)
     assert ipo.trl_args().loss_type == ["ipo"] and ipo.trl_args().learning_rate == 1e-4
+    # the SFT loss beside the pairwise one, weighted, on the preference step only
+    s, rpo = default_recipe(tmp_path / "data", tmp_path / "train", sft_steps=8,
+                            sft_weight=0.5)
+    assert rpo.trl_args().loss_type == ["sigmoid", "sft"]
+    assert rpo.trl_args().loss_weights == [1.0, 0.5]
+    assert "loss_weights" not in s.trl
+    [kto] = default_recipe(tmp_path / "data", tmp_path / "train", method="kto", sft_weight=1)
+    assert "loss_weights" not in kto.trl
 
 
 def test_rounds_train_on_the_failures_found_so_far(tiny_model, toy_data, tmp_path) -> None:

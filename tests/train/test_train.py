@@ -179,7 +179,10 @@ def test_recipe_command_runs_sft_then_dpo_and_reuses_them(tiny_model, toy_data, 
     dpo = json.loads((tmp_path / "train" / "dpo" / "provenance.json").read_text())
     assert dpo["init_adapter"]["path"] == str(tmp_path / "train" / "sft" / "adapter")
     assert dpo["config"]["method"] == "dpo"
-    assert dpo["config"]["trl"]["learning_rate"] == 5e-4
+    from rulealign.train import recipe
+
+    assert dpo["config"]["trl"]["learning_rate"] == recipe.PREF_LR
+    assert dpo["config"]["trl"]["loss_type"] == ["sigmoid", "sft"]
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().out.count("reused") == 2
