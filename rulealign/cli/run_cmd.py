@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rulealign.cli.judge_cmd import add_judge_options
 from rulealign.cli.output import print_diagnostics
+from rulealign.cli.train_cmd import add_recipe_options
 from rulealign.errors import RulealignError
 
 HELP = """examples:
@@ -39,18 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--heldout", type=float, default=0.3,
                    help="share of scenarios held out for the audit (default 0.3)")
     p.add_argument("--rules", default=None, help="only these rule ids (comma-separated)")
-    from rulealign.workflow import RunSettings
-
-    d = RunSettings()
-    p.add_argument("--method", default=d.method, choices=("ipo", "dpo", "kto", "orpo"),
-                   help=f"preference step after SFT (default {d.method})")
-    p.add_argument("--sft-steps", type=int, default=d.sft_steps)
-    p.add_argument("--pref-steps", type=int, default=d.pref_steps)
-    p.add_argument("--pref-lr", type=float, default=d.pref_lr,
-                   help=f"learning rate of the preference step (default {d.pref_lr:g})")
-    p.add_argument("--sft-weight", type=float, default=d.sft_weight,
-                   help="weight of the SFT loss on the chosen reply in the DPO/IPO step "
-                   f"(default {d.sft_weight:g}; 0: the pairwise loss alone)")
+    add_recipe_options(p)
     p.add_argument("--no-train", action="store_true", help="audit the base model only")
     p.add_argument("--no-likelihood", action="store_true", help="skip the likelihood audit")
     add_judge_options(p)

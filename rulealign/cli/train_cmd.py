@@ -34,24 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--force", action="store_true", help="train again even if already done")
     run.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     run.set_defaults(func=run_cmd, accepts_extra=True)
-    rec = verbs.add_parser("recipe", help="the default recipe: SFT, then IPO from the SFT "
-                           "adapter (resumable)", description=HELP,
+    rec = verbs.add_parser("recipe", help="the default recipe: DPO with an SFT loss (optionally "
+                           "after SFT steps; resumable)", description=HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     rec.add_argument("data", help="folder with sft.train.jsonl and pairs.train.jsonl "
                      "(as 'rulealign synth run' writes them)")
     rec.add_argument("--out", required=True, help="output folder (sft/ and METHOD/ inside)")
     rec.add_argument("--model", default="default", help="'default' or a local checkpoint")
-    rec.add_argument("--method", default="dpo", choices=["dpo", "ipo", "kto", "orpo"],
-                     help="preference method after SFT (default dpo)")
-    from rulealign.train import recipe
-
-    rec.add_argument("--sft-steps", type=int, default=recipe.SFT_STEPS)
-    rec.add_argument("--pref-steps", type=int, default=recipe.PREF_STEPS)
-    rec.add_argument("--pref-lr", type=float, default=recipe.PREF_LR,
-                     help=f"learning rate of the preference step (default {recipe.PREF_LR:g})")
-    rec.add_argument("--sft-weight", type=float, default=recipe.SFT_WEIGHT,
-                     help="weight of the SFT loss on the chosen reply in the DPO/IPO step "
-                     f"(default {recipe.SFT_WEIGHT:g})")
+    add_recipe_options(rec)
     rec.add_argument("--seed", type=int, default=0)
     rec.set_defaults(func=recipe_cmd)
 
@@ -86,6 +76,23 @@ def run_cmd(args: argparse.Namespace) -> int:
     print(f"{cfg.method}: {state} -> {result.adapter}")
     table(["metric", "value"], sorted(result.metrics["train"].items()))
     return 0
+
+
+def add_recipe_options(p: argparse.ArgumentParser) -> None:
+    """The default recipe's options (``train recipe`` and ``run``), defaults from
+    :mod:`rulealign.train.recipe`."""
+    from rulealign.train import recipe
+
+    p.add_argument("--method", default="dpo", choices=("dpo", "ipo", "kto", "orpo"),
+                   help="preference method (default dpo)")
+    p.add_argument("--sft-steps", type=int, default=recipe.SFT_STEPS,
+                   help=f"SFT steps before it (default {recipe.SFT_STEPS}: none)")
+    p.add_argument("--pref-steps", type=int, default=recipe.PREF_STEPS)
+    p.add_argument("--pref-lr", type=float, default=recipe.PREF_LR,
+                   help=f"learning rate of the preference step (default {recipe.PREF_LR:g})")
+    p.add_argument("--sft-weight", type=float, default=recipe.SFT_WEIGHT,
+                   help="weight of the SFT loss on the chosen reply in the DPO/IPO step "
+                   f"(default {recipe.SFT_WEIGHT:g}; 0: the pairwise loss alone)")
 
 
 def recipe_cmd(args: argparse.Namespace) -> int:
