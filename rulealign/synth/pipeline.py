@@ -194,7 +194,8 @@ class _Run:
 
     def verify(self, pending: list[tuple[Scenario, str, str, str]]) -> list[tuple[bool, str]]:
         """For each (scenario, user prompt, reply, want): (agrees with want, rationale), by
-        the one verdict procedure (:func:`rulealign.verdict.cascade.decide`)."""
+        the one verdict procedure (:func:`rulealign.verdict.cascade.decide`). Where it does
+        not agree, the rationale is a drop reason (:func:`drop`)."""
         out: list[tuple[bool, str] | None] = [None] * len(pending)
         cases, where = [], []
         for i, (sc, user, reply, want) in enumerate(pending):
@@ -203,8 +204,10 @@ class _Run:
                 refuses = is_refusal(reply)
                 ok = (not refuses) if want == "complies" else refuses
                 if not ok:
-                    out[i] = (False, "refuses although the rule does not apply" if refuses
-                              else "does not refuse, so it is not the over-refusal needed")
+                    out[i] = (False, drop("refuses-outside",
+                                          "refuses although the rule does not apply")
+                              if refuses else drop("no-refusal", "does not refuse, so it is "
+                                                   "not the over-refusal needed"))
                     continue
                 if want == "violates":  # a needless refusal is the failure wanted here
                     out[i] = (True, "refuses although the rule does not apply")
@@ -222,8 +225,12 @@ class _Run:
                 agree = v.label == want
             src = {"check": "programmatic checks", "small_judge": "small judge",
                    "llm_judge": "judge"}.get(v.by, v.by)
-            out[i] = (agree, f"{src}: {v.label}: {v.rationale}")
-        return [o if o is not None else (False, "no verdict") for o in out]
+            why = f"{src}: {v.label}: {v.rationale}"
+            if not agree:
+                why = drop("no-verdict" if v.label == "undecided" else
+                           "check-failed" if v.by == "check" else "judge-disagrees", why)
+            out[i] = (agree, why)
+        return [o if o is not None else (False, drop("no-verdict")) for o in out]
 
     # -- pairs -------------------------------------------------------------------------------------
     def run_pairs(self, scenarios: list[Scenario]) -> None:
@@ -257,7 +264,8 @@ class _Run:
             bad = self.unusable_prompt(st["sc"], value["user_prompt"]) if outcome == "ok" \
                 else None
             if outcome != "ok" or bad:
-                reason = f"attacker {outcome}" if outcome != "ok" else f"prompt {bad}"
+                reason = drop("attacker-failed", outcome) if outcome != "ok" else (
+                    drop(bad) if bad in PROMPT_CODES else drop("prompt-degenerate", bad or ""))
                 finished.append(self._drop(k, st["sc"], reason))
                 del live[k]
             else:
@@ -271,7 +279,7 @@ class _Run:
             for k, st in live.items():
                 outcome, value, _ = got[keys[k]]
                 st[side] = value["response"] if outcome == "ok" else None
-                st[f"{side}_note"] = f"{agent.name} {outcome}"
+                st[f"{side}_note"] = drop("reply-failed", f"{agent.name} {outcome}")
         for round_no in range(self.s.rounds + 1):
             checks = []
             for k, st in live.items():
@@ -279,7 +287,8 @@ class _Run:
                     if st.get(f"{side}_ok") or st[side] is None:
                         continue
                     if degenerate(st[side]):
-                        st[f"{side}_note"] = f"{side} {degenerate(st[side])}"
+                        st[f"{side}_note"] = drop("reply-degenerate",
+                                                  f"{side} {degenerate(st[side])}")
                         continue
                     checks.append((st["sc"], st["user"], st[side], want, k, side))
             verdicts = self.verify([(sc, u, r, w) for sc, u, r, w, _, _ in checks])
@@ -318,7 +327,7 @@ class _Run:
                 self.store.record_strategy(sc.axis, st["strategy"], True)
             else:
                 failing = "chosen" if not st.get("chosen_ok") else "rejected"
-                reason = st.get(f"{failing}_note") or "rejected"
+                reason = st.get(f"{failing}_note") or drop("no-verdict")
                 if st.get("chosen_ok"):
                     # no pair, but a verified compliant answer: keep it as SFT data
                     ex = self._single(sc, st)
@@ -495,7 +504,7 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
         else:
             if status == "sft":
                 singles.append(Example.model_validate(example))
-            run.result.dropped[_reason_class(reason or "")] += 1
+            run.result.dropped[drop_code(reason or "")] += 1
             run.result.cell_reasons[f"{sc.rule_ids[0]}/{sc.axis}"] = reason or "dropped"
             run.result.drop_reasons[sc.id] = reason or "dropped"
     labelled = labelled_pairs(policy, s, run.spec_hash) if s.spec_examples else []
@@ -546,13 +555,37 @@ def _as_prompt(ex: Example) -> Example:
                                  "chosen": None, "rejected": None, "verdicts": ()})
 
 
-def _reason_class(reason: str) -> str:
-    for key in ("missing-detail", "echoes-instructions", "restates-rule", "off-topic",
-                "programmatic", "judge", "refuses", "does not refuse", "degenerate", "repeats",
-                "too short", "attacker", "complier", "violator", "verifier failed", "letters"):
-        if key in reason:
-            return key
-    return reason.split(":")[0][:40]
+#: Codes of a scenario that yields no pair: every drop reason is ``CODE`` or ``CODE: detail``.
+DROP_CODES = {
+    "attacker-failed": "the attacker's output was cut off, invalid or failed",
+    "prompt-degenerate": "the user message is too short or repeats itself",
+    "missing-detail": "the user message lacks the scenario's concrete value or wording",
+    "echoes-instructions": "the user message repeats the generator's instructions",
+    "restates-rule": "the user message copies the rule's wording",
+    "off-topic": "the user message is not about the rule's topic",
+    "reply-failed": "a reply's output was cut off, invalid or failed",
+    "reply-degenerate": "a reply is too short or repeats itself",
+    "check-failed": "a programmatic check proves the compliant reply violates the rule",
+    "judge-disagrees": "the judge gives the reply another label than the one it was written for",
+    "refuses-outside": "the helpful reply refuses although the rule does not apply",
+    "no-refusal": "the over-refusing reply does not refuse",
+    "no-verdict": "no stage could decide the reply",
+}
+#: The grounding filters' codes (:func:`rulealign.synth.filters.ungrounded`, topic filter).
+PROMPT_CODES = ("missing-detail", "echoes-instructions", "restates-rule", "off-topic")
+
+
+def drop(code: str, detail: str = "") -> str:
+    """A drop reason: one of :data:`DROP_CODES`, then what exactly happened."""
+    if code not in DROP_CODES:
+        raise ValueError(f"unknown drop code {code!r}")
+    return f"{code}: {detail}" if detail else code
+
+
+def drop_code(reason: str) -> str:
+    """The code of a drop reason (``other`` for a reason from before the codes)."""
+    head = reason.split(":", 1)[0].strip()
+    return head if head in DROP_CODES else "other"
 
 
 def _dedup(pairs: list[Example], result: SynthResult) -> list[Example]:

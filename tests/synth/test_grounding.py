@@ -70,3 +70,19 @@ def test_off_topic_messages_are_told_apart_from_on_topic_ones() -> None:
         pytest.skip("the MiniLM package is not installed")
     assert not topic.off_topic("My kettle was $120, can you refund all of it today?", RULE)
     assert topic.off_topic("Cleaning up a Berlin neighbourhood has become the norm.", RULE)
+
+
+def test_drop_reasons_are_codes_with_details() -> None:
+    import pytest
+
+    from rulealign.synth.pipeline import DROP_CODES, PROMPT_CODES, drop, drop_code
+
+    assert drop("off-topic") == "off-topic" and drop_code("off-topic") == "off-topic"
+    why = drop("judge-disagrees", "small judge: violates: p=0.91")
+    assert why == "judge-disagrees: small judge: violates: p=0.91"
+    assert drop_code(why) == "judge-disagrees"
+    # the grounding filters' codes are drop codes; free text is "other", never a guess
+    assert set(PROMPT_CODES) <= set(DROP_CODES)
+    assert drop_code("the judge said violates") == "other"
+    with pytest.raises(ValueError):
+        drop("judge said no")

@@ -233,9 +233,17 @@ def test_dropped_scenarios_keep_their_reason(acme, tmp_path) -> None:
     assert set(result.drop_reasons) == {s.id for s in result.scenarios}
     # the replies were not objects: each drop says which agent failed and how (or, for a
     # message the grounding filters refused, which code)
+    from rulealign.synth.pipeline import DROP_CODES, PROMPT_CODES, drop_code
+
     reasons = list(result.drop_reasons.values())
-    assert all("complier invalid" in why or why.startswith("prompt ") for why in reasons)
-    assert sum("complier invalid" in why for why in reasons) >= len(reasons) // 2
+    codes = [drop_code(why) for why in reasons]
+    assert all(c in DROP_CODES for c in codes)
+    assert all(why == "reply-failed: complier invalid" or c in PROMPT_CODES or
+               c == "prompt-degenerate" for why, c in zip(reasons, codes, strict=True))
+    assert codes.count("reply-failed") >= len(reasons) // 2
+    # the counts are by code, never by free text
+    assert set(result.dropped) <= set(DROP_CODES) | {"exact duplicate", "near duplicate"}
+    assert sum(result.dropped.values()) == len(reasons)
 
 
 def test_the_specs_own_labelled_examples_become_pairs(acme, tmp_path) -> None:
@@ -346,7 +354,8 @@ def test_passing_checks_do_not_accept_a_reply_without_the_judge(acme, tmp_path) 
                                       rules=("no-card-request",), spec_examples=False))
     inside = [sc for sc in result.scenarios if sc.side == "inside"]
     assert len(inside) == 3 and not [e for e in result.pairs if e.scenario.side == "inside"]
-    assert all(result.drop_reasons[sc.id].startswith("judge: violates") for sc in inside)
+    assert all(result.drop_reasons[sc.id].startswith("judge-disagrees: judge: violates")
+               for sc in inside)
     # the judge saw each inside scenario's compliant side, never a side a check had decided
     assert sum("[bad]" in text for text in judged) >= len(inside)
     assert not [text for text in judged if "password" in text]
