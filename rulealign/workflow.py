@@ -314,7 +314,7 @@ def _judge(policy: Any, man: Manifest, say: Say, given: str | None, injected: An
 def _synth(policy: Any, conflicts: Any, engine: Any, out: Path, s: RunSettings,
            man: Manifest, policy_key: str, say: Say, judge: Any) -> Path:
     from rulealign.synth.agents import AGENTS
-    from rulealign.synth.export import coverage, export
+    from rulealign.synth.export import write_stage
     from rulealign.synth.pipeline import SynthSettings, print_progress, synthesize
     from rulealign.synth.store import SynthStore
 
@@ -334,9 +334,7 @@ def _synth(policy: Any, conflicts: Any, engine: Any, out: Path, s: RunSettings,
                              batch=s.batch, topup=s.topup, judge=judge)
     res = synthesize(policy, conflicts, engine, SynthStore(out / "synth" / "synth.sqlite"),
                      settings, progress=print_progress)
-    counts = export(res.examples, data)
-    cov = coverage(policy, res.scenarios, res.examples, conflicts, res.cell_reasons)
-    atomic_write_text(out / "synth" / "coverage.json", json.dumps(cov, indent=2))
+    counts, _cov = write_stage(policy, conflicts, res, out / "synth")
     summary = (f"{len(res.scenarios)} scenarios, {len(res.pairs)} pairs, "
                f"{sum(e.kind == 'sft' for e in res.examples)} SFT examples, "
                f"{counts.get('prompts.heldout.jsonl', 0)} held-out prompts; "

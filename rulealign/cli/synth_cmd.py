@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from collections import Counter
@@ -141,18 +140,14 @@ def preview(args: argparse.Namespace) -> int:
 
 
 def run_cmd(args: argparse.Namespace) -> int:
-    from rulealign.fileio import atomic_write_text
-    from rulealign.synth.export import coverage, export
+    from rulealign.synth.export import write_stage
 
     out = Path(args.out)
     try:
         pg, result, status = _synth(args, out, args.per_rule, args.qa_per_clause)
         if result is None or pg is None:
             return status
-        counts = export(result.examples, out / "data")
-        cov = coverage(pg.policy, result.scenarios, result.examples, pg.conflicts,
-                       result.cell_reasons)
-        atomic_write_text(out / "coverage.json", json.dumps(cov, indent=2))
+        counts, cov = write_stage(pg.policy, pg.conflicts, result, out)
     except RulealignError as exc:
         print_diagnostics(exc.diagnostics)
         return 1

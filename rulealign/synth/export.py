@@ -16,12 +16,15 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rulealign.compiler.models import Policy
 from rulealign.fileio import atomic_write_text
 from rulealign.kg.conflicts import Conflict
 from rulealign.synth.models import AXES, Example, Scenario
+
+if TYPE_CHECKING:
+    from rulealign.synth.pipeline import SynthResult
 
 
 def _meta(ex: Example) -> dict[str, Any]:
@@ -114,4 +117,17 @@ def coverage(policy: Policy, scenarios: Sequence[Scenario], examples: Sequence[E
         "by_split": dict(Counter(f"{e.kind}/{e.split}" for e in examples)),
         "prompts": dict(Counter(e.split for e in examples if e.kind == "prompt")),
     }
+
+
+def write_stage(policy: Policy, conflicts: Sequence[Conflict], result: SynthResult,
+                folder: str | Path) -> tuple[dict[str, int], dict[str, Any]]:
+    """The synthesis stage's output, one layout for ``rulealign run`` (``RUN/synth``) and
+    ``rulealign synth run`` (``--out``): ``data/*.{train,heldout}.jsonl`` and
+    ``coverage.json`` (the store, ``synth.sqlite``, sits beside them). Returns the row
+    counts by file and the coverage."""
+    folder = Path(folder)
+    counts = export(result.examples, folder / "data")
+    cov = coverage(policy, result.scenarios, result.examples, conflicts, result.cell_reasons)
+    atomic_write_text(folder / "coverage.json", json.dumps(cov, indent=2))
+    return counts, cov
 
