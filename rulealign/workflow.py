@@ -1,6 +1,6 @@
 """``rulealign run``: from a policy to an audited, aligned model in one resumable command.
 
-    compile -> graph -> judge -> synth -> train (SFT, then IPO) -> audit (base and aligned)
+    compile -> graph -> judge -> synth -> train (DPO + SFT loss, LoRA) -> audit (base, aligned)
 
 The run folder (``runs/NAME``) holds what each stage made and a ``manifest.json`` that records,
 per stage, the hash of its inputs, what it wrote and how long it took. A stage whose input hash
@@ -354,7 +354,8 @@ def _rows(path: Path) -> int:
 
 
 def _train(out: Path, data: Path, s: RunSettings, man: Manifest, say: Say) -> str | None:
-    """SFT then ``s.method`` (LoRA); returns the final adapter, or None without training."""
+    """``s.method`` (LoRA), after ``s.sft_steps`` of SFT if any; returns the final adapter,
+    or None without training (no preference rows, and no SFT step to train instead)."""
     if not s.train:
         return None
     from rulealign.train.recipe import default_recipe
@@ -398,8 +399,9 @@ def _train(out: Path, data: Path, s: RunSettings, man: Manifest, say: Say) -> st
         record["note"] = f"no {pref_file.name} rows: the SFT adapter is the aligned model"
         say(f"train: {record['note']}")
     man.done("train", key, time.perf_counter() - t0, steps=record, recipe={
-        "sft": {"steps": s.sft_steps if has_sft else 0,
-                "learning_rate": configs[0].trl.get("learning_rate") if has_sft else None},
+        "sft": {"steps": s.sft_steps if "sft" in record else 0,
+                "learning_rate": configs[0].trl.get("learning_rate") if "sft" in record
+                else None},
         s.method: {"steps": s.pref_steps, "learning_rate": s.pref_lr, "beta": 0.1,
                    "loss_type": configs[-1].trl.get("loss_type"),
                    "loss_weights": configs[-1].trl.get("loss_weights")},

@@ -15,7 +15,7 @@ HELP = """examples:
   rulealign run specs/acme-support.yaml --out runs/acme --per-rule 3 --fail-under 0.8
   rulealign run policy.md --out runs/draft        # rules drafted from a document first
 
-Stages: compile -> graph -> synth -> train (SFT, then IPO, LoRA) -> audit (base and aligned)
+Stages: compile -> graph -> judge -> synth -> train (DPO with an SFT loss, LoRA) -> audit
 -> report. Each stage is skipped when its inputs are unchanged; a stopped run started again
 finishes without redoing completed work. The run folder holds the compiled spec, the graph,
 the data, the adapters, the reports, the generation log and manifest.json.

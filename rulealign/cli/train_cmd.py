@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     rec.add_argument("data", help="folder with sft.train.jsonl and pairs.train.jsonl "
                      "(as 'rulealign synth run' writes them)")
-    rec.add_argument("--out", required=True, help="output folder (sft/ and METHOD/ inside)")
+    rec.add_argument("--out", required=True, help="output folder (METHOD/ inside; sft/ too with --sft-steps)")
     rec.add_argument("--model", default="default", help="'default' or a local checkpoint")
     add_recipe_options(rec)
     rec.add_argument("--seed", type=int, default=0)

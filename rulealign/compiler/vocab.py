@@ -41,7 +41,7 @@ solicit speak specify spend stand start state stay step stick stop store strive 
 summarize summarise support suspend switch tag take talk teach tell test thank think threaten
 track train transfer translate treat try turn understand unsubscribe update upload use validate
 verify view vote wait warn watch wear weigh welcome withdraw work write yield
-land revert append register merge rebase squash backport rerun re-run cherry-pick sign-off
+land revert append register merge rebase squash backport rerun
 """)
 
 # Verbs that as often begin a noun phrase; read as imperative only when what follows fits a verb.
@@ -50,7 +50,7 @@ access answer appeal back call care change check comment contact control copy cr
 document end flag help hold label lead link list lock log mark message name note notice offer
 order pin ping place plan point post practice present reach record release reply report request
 research rest review run search set share sign start stay step stop store support tag talk test
-track train turn use view vote wait watch work
+track train turn use view vote wait watch work land revert register merge squash backport
 """)
 
 MODALS = frozenset({"must", "shall", "should", "may", "might", "can", "cannot", "could", "will", "would",

@@ -66,6 +66,45 @@ def _config_hash(cfg: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+#: TRL settings a run may change and still resume its checkpoints (more steps, other saves).
+_RESUMABLE = ("max_steps", "num_train_epochs", "save_steps", "save_total_limit", "logging_steps")
+CHECKPOINT_STAMP = "rulealign-checkpoints.json"
+
+
+def _resume_identity(cfg: TrainConfig, expected: dict[str, Any]) -> dict[str, Any]:
+    """What checkpoints must share with ``cfg`` to be resumed: the config apart from its
+    length and saving, the base model, the initial adapter and the data."""
+    conf = cfg.model_dump(mode="json", exclude={"output_dir"})
+    conf["trl"] = {k: v for k, v in (conf.get("trl") or {}).items() if k not in _RESUMABLE}
+    return json.loads(json.dumps({"config": conf, "base_model": expected["base_model"]["hash"],
+                                  "init_adapter": expected["init_adapter"],
+                                  "data": expected["data"]}, sort_keys=True, default=str))
+
+
+def _checkpoint_to_resume(cfg: TrainConfig, expected: dict[str, Any], folder: Path) -> str | None:
+    """The last checkpoint in ``folder`` if it was written by this training (same config
+    apart from length, model, initial adapter and data); checkpoints of any other training
+    are removed, never resumed, and the folder is stamped for this one."""
+    import shutil
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    ident = _resume_identity(cfg, expected)
+    last = None
+    if folder.is_dir():
+        try:
+            same = json.loads((folder / CHECKPOINT_STAMP).read_text(encoding="utf-8")) == ident
+        except (OSError, ValueError):
+            same = False
+        if same:
+            last = get_last_checkpoint(str(folder))
+        else:
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / CHECKPOINT_STAMP, json.dumps(ident, sort_keys=True))
+    return last
+
+
 def _versions() -> dict[str, str]:
     from rulealign import package_versions
 
@@ -132,8 +171,6 @@ def train(cfg: TrainConfig, *, progress: Progress | None = None, force: bool = F
     import torch
     import transformers
     from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
-
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     datasets.disable_progress_bars()
@@ -174,7 +211,7 @@ def train(cfg: TrainConfig, *, progress: Progress | None = None, force: bool = F
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # progress goes through the callback above
-    last = get_last_checkpoint(args.output_dir) if Path(args.output_dir).is_dir() else None
+    last = _checkpoint_to_resume(cfg, expected, Path(args.output_dir))
     started = time.time()
     try:
         result = trainer.train(resume_from_checkpoint=last)

@@ -39,14 +39,12 @@ def decide(cases: Sequence[Case], *, small: SmallJudge | None = None,
         if not c.reply.strip():
             out[i] = Verdict(label="undecided", by="none", rationale="no answer")
             continue
-        unmet = unmet_checks(c.rules, c.reply) if c.side != "outside" else []
+        # A check reads the reply, never whether an exception holds ("unless the customer
+        # asks for detail"): a failed check of a rule with exceptions proves nothing, and
+        # the judges decide.
+        unmet = [f for rule in c.rules for f in unmet_checks((rule,), c.reply)
+                 if not (f.failed and rule.exceptions)] if c.side != "outside" else []
         failed = [f for f in unmet if f.failed]
-        if failed and c.rule.exceptions:
-            # A check reads the reply, never whether an exception holds ("unless the
-            # customer asks for detail"): on a rule with exceptions it proves nothing, and
-            # the judges decide.
-            unmet = [f for f in unmet if not f.failed]
-            failed = []
         if failed:
             out[i] = Verdict(label="violates", by="check", confidence=1.0,
                              clause=c.rule.clause_ids[0] if c.rule.clause_ids else None,

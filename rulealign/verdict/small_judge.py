@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,10 @@ INFERENCE_SETTINGS = ("threshold", "temperature", "unsure")
 
 def judge_key(policy: Policy, rows: Sequence[JudgeRow], settings: JudgeSettings,
               base: str) -> str:
-    trained = {k: v for k, v in asdict(settings).items() if k not in INFERENCE_SETTINGS}
+    # inference settings hashed at their defaults: the key of a judge trained with default
+    # settings is the one it had before they were left out
+    trained = asdict(replace(settings, **{k: getattr(JudgeSettings(), k)
+                                          for k in INFERENCE_SETTINGS}))
     return _sha([FORMAT, policy.content_hash(), base, trained,
                  [r.to_json() for r in rows]])[:20]
 

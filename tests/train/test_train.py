@@ -97,6 +97,26 @@ def test_resume_continues_from_the_last_checkpoint(tiny_model, toy_data, tmp_pat
     assert result.metrics["log_history"][-1]["step"] == 12
 
 
+def test_checkpoints_of_another_training_are_never_resumed(tiny_model, toy_data,
+                                                          tmp_path) -> None:
+    """A changed recipe in the same folder (here another learning rate) starts afresh: the
+    old checkpoints were made by other settings, and resuming them would save the old
+    model under the new config."""
+    out = tmp_path / "run"
+    old = _cfg("dpo", tiny_model, toy_data["pairs"], out, max_steps=4, save_steps=4)
+    train(old)
+    (out / "provenance.json").unlink()  # as if killed after its last checkpoint
+    assert (out / "checkpoints" / "checkpoint-4").is_dir()
+    new = old.model_copy(update={"trl": {**old.trl, "learning_rate": 1e-3, "max_steps": 2,
+                                         "save_steps": 2}})
+    result = train(new)
+    assert result.provenance["resumed_from"] is None
+    assert not (out / "checkpoints" / "checkpoint-4").exists()
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    steps = [e["step"] for e in result.metrics["log_history"] if "loss" in e]
+    assert steps == [1, 2]
+
+
 def test_unknown_keys_are_errors_with_a_suggestion(tmp_path) -> None:
     path = tmp_path / "train.yaml"
     path.write_text("method: dpo\ndata: {train: x.jsonl}\noutput_dir: out\n"

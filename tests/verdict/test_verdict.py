@@ -84,6 +84,15 @@ def test_a_failed_check_on_a_rule_with_exceptions_leaves_it_to_the_judges(acme) 
     assert (v.label, v.by) == ("complies", "small_judge") and small.asked == 1
     [v] = decide([_case(acme, rule.id, "word " * 1000)])
     assert v.label == "undecided"
+    # with two rules (a conflict scenario) each rule's own exceptions count: the partner's
+    # failed check still proves, the target's does not
+    both = (rule, acme.rule("no-profanity"))
+    long_profane, long_clean = "damn " + "word " * 1000, "word " * 1000
+    [v, w] = decide([Case(rules=both, prompt="q", reply=long_profane, side="inside"),
+                     Case(rules=both, prompt="q", reply=long_clean, side="inside")],
+                    small=Unsure("complies", p=0.9))
+    assert (v.label, v.by) == ("violates", "check") and "damn" in v.rationale
+    assert "words" not in v.rationale and w.by == "small_judge"
 
 
 def test_the_llm_judge_decides_only_where_the_small_judge_is_unsure(acme) -> None:
