@@ -11,13 +11,13 @@ training, the paired change with its 95% bootstrap interval, and the training ti
         --recipes "ipo:10,ipo:40,dpo:40,sft:0+dpo:40"
 
 A recipe is ``[sft:STEPS+]METHOD:STEPS[@LR]``; ``sft:0`` skips SFT; ``adapter=PATH``
-measures an adapter trained before (for example a run's ``train/dpo/adapter``). METHOD ``rpo`` is DPO
-with TRL's SFT loss on the chosen reply added at weight 1 (``sft_weight``, ``loss_type:
-[sigmoid, sft]``), which keeps the compliant replies likely while the pair margin grows. With ``--answers N`` the base model and
-each trained adapter also answer N of the set's user messages (greedy, the audit's token
-budget) and the bench prints how many answers ran out of tokens and how repetitive they are
-(share of repeated word 4-grams): a likelihood gain bought with a model that no longer writes
-sentences shows there. Writes bench/results/recipe.json.
+measures an adapter trained before (for example a run's ``train/dpo/adapter``). METHOD
+``rpo`` is DPO with TRL's SFT loss on the chosen reply added at weight 1 (``sft_weight``,
+``loss_type: [sigmoid, sft]``), which keeps the compliant replies likely while the pair
+margin grows. With ``--answers N`` the base model and each trained adapter also answer N of
+the set's user messages (greedy, the audit's token budget) and the bench prints how many
+answers ran out of tokens and how repetitive they are (share of repeated word 4-grams): a
+likelihood gain bought with a model that no longer writes sentences shows there. Writes bench/results/recipe.json.
 """
 
 from __future__ import annotations

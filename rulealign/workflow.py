@@ -358,30 +358,28 @@ def _train(out: Path, data: Path, s: RunSettings, man: Manifest, say: Say) -> st
     or None without training (no preference rows, and no SFT step to train instead)."""
     if not s.train:
         return None
-    from rulealign.train.recipe import default_recipe
     from rulealign.train.run import train
 
     key = _hash([_dir_hash(data, "*.train.jsonl"),
                  s.part("model", "method", "sft_steps", "pref_steps", "pref_lr", "seed"),
                  *([s.sft_weight] if s.sft_weight else [])])  # keys of runs before it stay
-    configs = default_recipe(data, out / "train", model=s.model, sft_steps=s.sft_steps,
-                             pref_steps=s.pref_steps, method=s.method, pref_lr=s.pref_lr,
-                             sft_weight=s.sft_weight, seed=s.seed)
+    configs = recipe.default_recipe(data, out / "train", model=s.model,
+                                    sft_steps=s.sft_steps, pref_steps=s.pref_steps,
+                                    method=s.method, pref_lr=s.pref_lr,
+                                    sft_weight=s.sft_weight, seed=s.seed)
     sft_rows = _rows(data / "sft.train.jsonl")
     pref_file = data / ("kto.train.jsonl" if s.method == "kto" else "pairs.train.jsonl")
     pref_rows = _rows(pref_file)
-    has_sft = configs[0].method == "sft"
-    if (sft_rows == 0 or not has_sft) and pref_rows == 0:
-        why = f"no {pref_file.name} rows" if not has_sft else "no SFT training rows"
+    sft_plan = configs[:-1] if sft_rows else []  # the SFT step, where the recipe has one
+    pref_plan = configs[-1:] if pref_rows else []
+    if not sft_plan and pref_plan:  # no SFT step ran: the preference step starts from the base
+        pref_plan = [pref_plan[0].model_copy(update={"init_adapter": None})]
+    plan = sft_plan + pref_plan
+    if not plan:
+        why = "no SFT training rows" if len(configs) > 1 else f"no {pref_file.name} rows"
         say(f"train: skipped: {why} were synthesized")
         man.done("train", key, 0.0, skipped=why)
         return None
-    if not has_sft or sft_rows == 0:
-        plan = configs[-1:]
-        if has_sft:  # no SFT rows: the preference step starts from the base model
-            plan = [plan[0].model_copy(update={"init_adapter": None})]
-    else:
-        plan = configs if pref_rows else configs[:1]
     final = Path(plan[-1].output_dir) / "adapter"
     if man.fresh("train", key, final):
         say(f"train: reused ({final})")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rulealign.train.config import TrainConfig, load_train_config
+from rulealign.train.config import METHOD_TRL, TrainConfig, load_train_config
 
 #: The default recipe's sizes (the one place they are set: ``rulealign run``, ``train
 #: recipe`` and the bench read them from here).
@@ -49,15 +49,17 @@ def default_recipe(data_dir: str | Path, out_dir: str | Path, *, model: str = "d
     With ``sft_weight`` > 0 a DPO or IPO step also keeps the chosen replies likely (the
     pairwise loss alone can push both replies down and the model into repetition)."""
     data, out = Path(data_dir), Path(out_dir)
-    if sft_weight > 0 and method in ("dpo", "ipo"):
-        pref_trl = {"loss_type": ["sigmoid" if method == "dpo" else "ipo", "sft"],
+    if sft_weight > 0 and method in ("dpo", "ipo"):  # the method's own loss, then TRL's SFT loss
+        pref_trl = {"loss_type": [*METHOD_TRL[method]["loss_type"], "sft"],
                     "loss_weights": [1.0, float(sft_weight)], **(pref_trl or {})}
     common = {"per_device_train_batch_size": 4, "max_length": 384, "save_steps": 10,
               **(trl or {})}
-    sft = load_train_config(base={
-        "method": "sft", "model": model, "seed": seed, "output_dir": str(out / "sft"),
-        "data": {"train": str(data / "sft.train.jsonl")},
-        "trl": {**common, "max_steps": max(sft_steps, 1), "learning_rate": SFT_LR}})
+    steps = []
+    if sft_steps > 0:
+        steps.append(load_train_config(base={
+            "method": "sft", "model": model, "seed": seed, "output_dir": str(out / "sft"),
+            "data": {"train": str(data / "sft.train.jsonl")},
+            "trl": {**common, "max_steps": sft_steps, "learning_rate": SFT_LR}}))
     pref_data = data / ("kto.train.jsonl" if method == "kto" else "pairs.train.jsonl")
     pref = load_train_config(base={
         "method": method, "model": model, "seed": seed, "output_dir": str(out / method),
@@ -65,4 +67,4 @@ def default_recipe(data_dir: str | Path, out_dir: str | Path, *, model: str = "d
         "data": {"train": str(pref_data)},
         "trl": {**common, "max_steps": pref_steps, "learning_rate": pref_lr, "beta": 0.1,
                 **(pref_trl or {})}})
-    return [sft, pref] if sft_steps > 0 else [pref]
+    return [*steps, pref]
