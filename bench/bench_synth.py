@@ -1,9 +1,11 @@
 """Synthesizer benchmark on the default model (not a test).
 
-Runs the full synthesis loop (attacker, complier, violator, verifier, reviser, questioner,
-answerer) on a shipped spec with a fresh store, and reports accepted pairs per minute, the
-verifier's acceptance rate, the duplicate rate, coverage reached and each agent's share of
-the time. Engine start-up is reported apart from synthesis time.
+Runs the full synthesis loop (attacker or a message by construction, the two reply writers
+continuing their stance-fixing openings, the verdict cascade with the policy's small judge as
+in `rulealign run`, questioner, answerer) on a shipped spec with a fresh store, and reports
+accepted pairs per minute, tokens per accepted pair, acceptance per axis, the duplicate rate,
+coverage reached and each agent's share of the time. Engine start-up and training the judge
+(cached per policy) are reported apart from synthesis time.
 
     python bench/bench_synth.py [--spec specs/acme-support.yaml] [--per-rule 1] [--backend auto]
 
@@ -43,10 +45,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--topup", type=int, default=0, help="coverage top-up rounds")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--judge", default="policy", choices=("policy", "llm"),
+                    help="the policy's small judge (as 'rulealign run') or the generating model")
     args = ap.parse_args()
 
     policy = load_policy(args.spec)
     conflicts = build_graph(policy, check=False).conflicts
+    judge = None
+    if args.judge == "policy":
+        from rulealign.verdict.run import policy_judge
+
+        judge = policy_judge(policy)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         backend = load_backend(args.backend, "default",
@@ -56,7 +65,7 @@ def main() -> None:
             res = synthesize(policy, conflicts, backend, SynthStore(Path(tmp) / "s.sqlite"),
                              SynthSettings(per_rule=args.per_rule, rounds=args.rounds,
                                            batch=args.batch, qa_per_clause=1,
-                                           topup=args.topup,
+                                           topup=args.topup, judge=judge,
                                            spec_examples=False))
             stats = backend.stats
         finally:
@@ -77,7 +86,14 @@ def main() -> None:
     # What one pair costs: the attacker's prompt, both responders and both verdicts. Even if
     # every scenario became a pair, 60 pairs/min needs this many tokens/s from the engine.
     pair_agents = ("attacker", "complier", "violator", "verifier")
-    tokens_per_attempt = sum(per_agent.get(a, (0, 0))[1] for a in pair_agents) / max(len(res.scenarios), 1)
+    pair_tokens = sum(per_agent.get(a, (0, 0))[1] for a in pair_agents)
+    tokens_per_attempt = pair_tokens / max(len(res.scenarios), 1)
+    from collections import Counter
+
+    planned = Counter(sc.axis for sc in res.scenarios)
+    accepted = Counter(e.scenario.axis for e in res.pairs)
+    by_axis = {axis: {"scenarios": n, "accepted": accepted.get(axis, 0)}
+               for axis, n in sorted(planned.items())}
     out = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
@@ -94,6 +110,8 @@ def main() -> None:
         "output_tokens_per_s": round(stats.completion_tokens / max(res.seconds, 1e-9), 1),
         "agent_calls_tokens": {k: {"calls": c, "tokens": t} for k, (c, t) in per_agent.items()},
         "tokens_per_pair_attempt": round(tokens_per_attempt, 1),
+        "tokens_per_accepted_pair": round(pair_tokens / pairs, 1) if pairs else None,
+        "by_axis": by_axis, "judge": judge.name if judge is not None else "generating model",
         "tok_s_needed_for_60_pairs_per_min_at_full_acceptance": round(tokens_per_attempt, 1),
         "agent_seconds": {k: round(v, 1) for k, v in res.agent_seconds.items()},
         "agent_share": {k: round(v / total_agent, 3) for k, v in res.agent_seconds.items()},
@@ -106,6 +124,9 @@ def main() -> None:
     print(f"\nsynthesis on {out['spec']} ({out['scenarios']} scenarios, {backend.name}, "
           f"default model; engine start {start:.0f} s not counted)")
     print(f"  accepted pairs          {pairs} ({out['pairs_per_minute']}/min; target 60/min)")
+    print(f"  tokens / accepted pair  {out['tokens_per_accepted_pair']}")
+    print("  by axis (accepted/planned) " + ", ".join(
+        f"{a} {v['accepted']}/{v['scenarios']}" for a, v in by_axis.items()))
     print(f"  verified SFT answers    {singles}; question/answer examples {qa}")
     print(f"  useful examples / min   {out['useful_examples_per_minute']}")
     print(f"  synthesis time          {res.seconds:.0f} s, {res.generated} model calls")

@@ -50,7 +50,7 @@ class RunSettings:
     seed: int = 0
     # synthesis
     per_rule: int | None = 1
-    rounds: int = 0          # the 135M model's revisions rarely pass: not worth 90 s
+    rounds: int = 0          # retries of unconfirmed replies (another opening)
     topup: int = 0           # coverage top-up rounds (each retries every empty cell)
     qa_per_clause: int = 1
     heldout: float = 0.3

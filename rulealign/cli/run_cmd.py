@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-rule", type=int, default=1,
                    help="boundary scenarios per rule (default 1; 0 = every planned one)")
-    p.add_argument("--rounds", type=int, default=0, help="reviser rounds (default 0)")
+    p.add_argument("--rounds", type=int, default=0, help="retries of a reply the verdicts did not confirm (default 0)")
     p.add_argument("--qa-per-clause", type=int, default=1)
     p.add_argument("--topup", type=int, default=0,
                    help="coverage top-up rounds: retry every rule x axis cell without a pair")

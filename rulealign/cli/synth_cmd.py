@@ -33,7 +33,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", help="'default' or a local checkpoint")
     p.add_argument("--base-url", default=None, help="server URL for --backend openai")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rounds", type=int, default=2, help="reviser rounds (default 2)")
+    p.add_argument("--rounds", type=int, default=2, help="retries of a reply the verdicts did not confirm (default 2)")
     p.add_argument("--qa-per-clause", type=int, default=2,
                    help="question/answer pairs per cited clause (default 2)")
     p.add_argument("--judge", default=None, metavar="DIR",

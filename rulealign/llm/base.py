@@ -8,6 +8,10 @@ JSON schema, validation into pydantic objects, the outcome of each item (``ok``,
 
 A failed item is a recorded failure with a code and a message, never ``None`` in place
 of a result and never an exception that loses the rest of the batch.
+
+A chat whose last message is the assistant's is a *prefill*: the model continues that
+message (the text returned is the continuation only). It is how a reply's stance is fixed
+by construction: the opening commits to it, the model writes the rest.
 """
 
 from __future__ import annotations
@@ -117,6 +121,11 @@ def adapter_hash(adapter: str | Path) -> str:
 
 def output_schema(output_type: type[BaseModel] | None) -> dict[str, Any] | None:
     return None if output_type is None else output_type.model_json_schema()
+
+
+def is_prefill(chat: Chat) -> bool:
+    """Whether the model is to continue the chat's last (assistant) message."""
+    return bool(chat) and chat[-1].get("role") == "assistant"
 
 
 def prompt_seed(seed: int, chat: Chat) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, quote, urlsplit, urlunsplit
 
 from rulealign.errors import ModelError, RulealignWarning, diagnostic
-from rulealign.llm.base import Backend, Chat, Finish, RawOutput, Sampling, prompt_seed
+from rulealign.llm.base import Backend, Chat, Finish, RawOutput, Sampling, is_prefill, prompt_seed
 
 _REDACTED = "[redacted]"
 #: Credentials in free text: an Authorization header, a bearer token, key=value pairs.
@@ -131,6 +131,9 @@ class OpenAIBackend(Backend):
         }
         if sampling.stop:
             kwargs["stop"] = list(sampling.stop)
+        if is_prefill(chat):  # vLLM's and similar servers' way to continue an opening
+            kwargs["extra_body"] = {"continue_final_message": True,
+                                    "add_generation_prompt": False}
         if schema is not None:
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": str(schema.get("title", "output")), "schema": schema, "strict": True}}

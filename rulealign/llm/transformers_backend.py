@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rulealign.llm.base import Backend, Chat, Finish, RawOutput, Sampling
+from rulealign.llm.base import Backend, Chat, Finish, RawOutput, Sampling, is_prefill
 from rulealign.llm.checkpoint import ModelRef
 
 
@@ -71,6 +71,9 @@ class TransformersBackend(Backend):
         return self._processors[text]
 
     def render(self, chat: Chat) -> str:
+        if is_prefill(chat):  # continue the assistant's opening
+            return str(self.tokenizer.apply_chat_template(chat, tokenize=False,
+                                                          continue_final_message=True))
         return str(self.tokenizer.apply_chat_template(chat, tokenize=False,
                                                       add_generation_prompt=True))
 

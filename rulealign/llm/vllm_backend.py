@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rulealign.llm.base import Backend, Chat, Finish, RawOutput, Sampling, prompt_seed
+from rulealign.llm.base import Backend, Chat, Finish, RawOutput, Sampling, is_prefill, prompt_seed
 from rulealign.llm.checkpoint import ModelRef
 
 
@@ -136,8 +136,17 @@ class VLLMBackend(Backend):
             lora = self._lora(adapter)
         outs: list[Any] = []
         for lo, hi in self._groups(messages):
-            outs.extend(self.llm.chat(messages[lo:hi], params[lo:hi], use_tqdm=False,
-                                      lora_request=lora))
+            # runs of prefilled chats (continue the assistant's opening) and of plain ones
+            cut = lo
+            while cut < hi:
+                pre = is_prefill(prompts[cut])
+                end = cut
+                while end < hi and is_prefill(prompts[end]) == pre:
+                    end += 1
+                outs.extend(self.llm.chat(messages[cut:end], params[cut:end], use_tqdm=False,
+                                          lora_request=lora, add_generation_prompt=not pre,
+                                          continue_final_message=pre))
+                cut = end
         result = []
         for o in outs:
             comp = o.outputs[0]

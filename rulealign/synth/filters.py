@@ -55,6 +55,17 @@ def ungrounded(text: str, required: str | None, rule_text: str) -> str | None:
     return None
 
 
+def copies(text: str, examples: Sequence[str], overlap: float = 0.7) -> bool:
+    """Whether ``text`` is one of ``examples`` with few words changed (word-set Jaccard
+    at least ``overlap``): an attacker that copied its demonstration wrote no new case."""
+    words = set(normalise(text).split())
+    for ex in examples:
+        other = set(normalise(ex).split())
+        if words and other and len(words & other) / len(words | other) >= overlap:
+            return True
+    return False
+
+
 _STOP = frozenset(["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "may", "me", "must", "my", "no", "not", "of", "on", "or", "our", "shall", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "up", "was", "we", "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your"])
 
 

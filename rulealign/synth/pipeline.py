@@ -1,8 +1,11 @@
-"""The synthesis loop: plan -> attack -> comply / violate -> verify -> revise -> filter.
+"""The synthesis loop: plan -> attack -> comply / violate -> verify -> retry -> filter.
 
 Scenarios are processed in chunks; every agent call for a chunk is one batched backend call
 (what makes vLLM fast), and its outputs are committed to the store before the next agent
-runs. A pair is accepted when the verifier agrees with both sides:
+runs. Labels are fixed by construction: each reply starts with an opening that commits it to
+complying or violating (:func:`rulealign.synth.agents.opening`) and the model continues it;
+threshold messages are spec messages with the amount set (:func:`agents.constructed_prompt`).
+A pair is accepted when the verdict cascade confirms both sides:
 
 * inside the rule: the compliant reply complies and the violating reply violates the rule;
 * outside the rule (threshold not crossed, exception holding, benign look-alike): the helpful
@@ -11,8 +14,9 @@ runs. A pair is accepted when the verifier agrees with both sides:
 
 A verdict comes from the same procedure the audit uses: a failed programmatic check is a
 violation; otherwise (checks passing prove nothing, they cover part of a rule) the judge
-decides. Rejected sides go to the reviser for a bounded number of rounds; what still fails is
-dropped and counted with its reason.
+decides. A rejected side is written again (another opening of the same stance, another
+sample) for a bounded number of rounds; what still fails is dropped and counted with its
+reason.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from rulealign.synth import agents as A
 from rulealign.synth.filters import (
     NearDuplicates,
     Topic,
+    copies,
     degenerate,
     normalise,
     qa_problem,
@@ -41,6 +46,7 @@ from rulealign.synth.models import Example, Provenance, Scenario, Verdict
 from rulealign.synth.plan import plan
 from rulealign.synth.store import SynthStore, key_of
 from rulealign.verdict.cascade import decide
+from rulealign.verdict.data import topic_of
 from rulealign.verdict.llm_judge import Judgement
 from rulealign.verdict.models import Case
 from rulealign.verdict.refusal import is_refusal
@@ -52,6 +58,7 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class SynthSettings:
     per_rule: int | None = None
+    #: Retries of a side the cascade did not confirm (another opening, another sample).
     rounds: int = 2
     seed: int = 0
     batch: int = 32
@@ -122,16 +129,21 @@ class _Run:
     def call(self, agent: A.Agent, items: Sequence[tuple[str, str, Chat]], *,
              temperature: float | None = None,
              seed: int | None = None) -> dict[str, tuple[str, Any, str | None]]:
-        """``items`` are (key, scenario id, chat); returns key -> (outcome, value, message)."""
+        """``items`` are (key, scenario id, chat); returns key -> (outcome, value, message).
+        A free-text agent's value is its text, kept when the budget cut it (it is trimmed
+        to whole sentences by :func:`agents.compose`)."""
         found = self.store.outputs(k for k, _, _ in items)
         todo = [it for it in items if it[0] not in found]
         if todo:
             temp = self.s.temperature if temperature is None else temperature
+            text = agent.output is None
             t0 = time.perf_counter()
             gens = self.backend.generate([c for _, _, c in todo], agent.output,
                                          Sampling(temperature=temp,
                                                   seed=self.s.seed if seed is None else seed,
-                                                  max_tokens=self.s.max_tokens),
+                                                  max_tokens=A.CONTINUATION_TOKENS if text
+                                                  else self.s.max_tokens,
+                                                  stop=("\n",) if text else ()),
                                          tag=agent.name)
             self.result.agent_seconds[agent.name] = (
                 self.result.agent_seconds.get(agent.name, 0.0) + time.perf_counter() - t0)
@@ -139,9 +151,14 @@ class _Run:
             self.result.generated += len(todo)
             rows = []
             for (key, sid, _), gen in zip(todo, gens, strict=True):
-                value = gen.value.model_dump() if gen.ok else None
-                found[key] = (gen.outcome, value, gen.message)
-                rows.append((key, agent.name, agent.version, sid, gen.outcome, value, gen.message))
+                outcome = gen.outcome
+                if text:
+                    value = gen.text if outcome in ("ok", "truncated") else None
+                    outcome = "ok" if value is not None else outcome
+                else:
+                    value = gen.value.model_dump() if gen.ok else None
+                found[key] = (outcome, value, gen.message)
+                rows.append((key, agent.name, agent.version, sid, outcome, value, gen.message))
             self.store.put_outputs(rows)
         return found
 
@@ -173,13 +190,21 @@ class _Run:
     # -- verification ---------------------------------------------------------------------------
     def demos(self, sc: Scenario) -> list[str]:
         """Real messages about the scenario's rule: the prompts of the spec's labelled
-        examples (written by the policy's authors; never the evaluation set)."""
-        return [ex.prompt for r in self.rules_of(sc)[:1] for ex in r.examples][:3]
+        examples (written by the policy's authors; never the evaluation set), only those in
+        the scenario's own split, so that no held-out message is made from a training one."""
+        rule = self.rules_of(sc)[0]
+        split = split_of(sc.id, self.s.heldout)
+        return [ex.prompt for n, ex in enumerate(rule.examples)
+                if split_of(labelled_sid(rule, n), self.s.heldout) == split]
 
-    def unusable_prompt(self, sc: Scenario, text: str) -> str | None:
-        """Why an attacker's message is not a usable test case (a code), or ``None``."""
+    def unusable_prompt(self, sc: Scenario, value: dict[str, Any]) -> str | None:
+        """Why a scenario's message is not a usable test case (a code), or ``None``."""
+        text = value["user_prompt"]
         rule_text = " ".join(r.text for r in self.rules_of(sc))
         problem = degenerate(text) or ungrounded(text, A.required_detail(sc), rule_text)
+        if problem is None and value.get("source") != "construction" and \
+                copies(text, self.demos(sc)):
+            problem = "copies-example"
         if problem is None and self.topic.off_topic(text, self.rules_of(sc)[0].text):
             problem = "off-topic"
         return problem
@@ -192,25 +217,30 @@ class _Run:
         return [(Judgement.model_validate(got[k][1]), "") if got[k][0] == "ok"
                 else (None, got[k][2] or got[k][0]) for k in keys]
 
-    def verify(self, pending: list[tuple[Scenario, str, str, str]]) -> list[tuple[bool, str]]:
-        """For each (scenario, user prompt, reply, want): (agrees with want, rationale), by
-        the one verdict procedure (:func:`rulealign.verdict.cascade.decide`). Where it does
-        not agree, the rationale is a drop reason (:func:`drop`)."""
-        out: list[tuple[bool, str] | None] = [None] * len(pending)
+    def verify(self, pending: list[tuple[Scenario, str, str, str]]
+               ) -> list[tuple[bool, str, str]]:
+        """For each (scenario, user prompt, reply, want): (agrees with want, rationale, the
+        stage that decided), by the one verdict procedure
+        (:func:`rulealign.verdict.cascade.decide`), after the refusal check where a needless
+        refusal is the failure. Where it does not agree, the rationale is a drop reason
+        (:func:`drop`)."""
+        out: list[tuple[bool, str, str] | None] = [None] * len(pending)
         cases, where = [], []
         for i, (sc, user, reply, want) in enumerate(pending):
-            if sc.side == "outside":
+            if A.refusal_is_the_failure(sc, self.rules_of(sc)):
                 # helpful must not refuse; the failure we want is an unnecessary refusal
                 refuses = is_refusal(reply)
                 ok = (not refuses) if want == "complies" else refuses
                 if not ok:
                     out[i] = (False, drop("refuses-outside",
-                                          "refuses although the rule does not apply")
+                                          "refuses although the rule does not forbid it")
                               if refuses else drop("no-refusal", "does not refuse, so it is "
-                                                   "not the over-refusal needed"))
+                                                   "not the over-refusal needed"),
+                              "refusal check")
                     continue
                 if want == "violates":  # a needless refusal is the failure wanted here
-                    out[i] = (True, "refuses although the rule does not apply")
+                    out[i] = (True, "refuses although the rule does not forbid it",
+                              "refusal check")
                     continue
             cases.append(Case(rules=tuple(self.rules_of(sc)), prompt=user, reply=reply,
                               side=sc.side, expected=sc.expected))
@@ -225,12 +255,13 @@ class _Run:
                 agree = v.label == want
             src = {"check": "programmatic checks", "small_judge": "small judge",
                    "llm_judge": "judge"}.get(v.by, v.by)
-            why = f"{src}: {v.label}: {v.rationale}"
+            why = f"{src}: {v.label}" + (f" ({v.rationale})" if v.rationale and
+                                         not v.rationale.startswith(src) else "")
             if not agree:
                 why = drop("no-verdict" if v.label == "undecided" else
                            "check-failed" if v.by == "check" else "judge-disagrees", why)
-            out[i] = (agree, why)
-        return [o if o is not None else (False, drop("no-verdict")) for o in out]
+            out[i] = (agree, why, v.by)
+        return [o if o is not None else (False, drop("no-verdict"), "none") for o in out]
 
     # -- pairs -------------------------------------------------------------------------------------
     def run_pairs(self, scenarios: list[Scenario]) -> None:
@@ -251,8 +282,15 @@ class _Run:
             live[ikey] = {"sc": sc, "strategy": self.strategy(sc, ikey)}
         if not live:
             return
+        made = []
         for k, st in live.items():
             st["attack_key"] = key_of(k, "attacker", A.ATTACKER.version, st["strategy"])
+            built = A.constructed_prompt(st["sc"], self.demos(st["sc"]))
+            if built is not None:  # the message by construction, stored as the attacker's
+                made.append((st["attack_key"], "attacker", "constructed-v1", st["sc"].id,
+                             "ok", {"user_prompt": built, "source": "construction"}, None))
+        if made:
+            self.store.put_outputs(made)
         attacks = self.call(A.ATTACKER, [
             (st["attack_key"], st["sc"].id,
              A.attacker_prompt(st["sc"], self.rules_of(st["sc"]), st["strategy"],
@@ -261,8 +299,7 @@ class _Run:
         finished: list[tuple[str, str, str, str, str, str | None, Any]] = []
         for k, st in list(live.items()):
             outcome, value, _msg = attacks[st["attack_key"]]
-            bad = self.unusable_prompt(st["sc"], value["user_prompt"]) if outcome == "ok" \
-                else None
+            bad = self.unusable_prompt(st["sc"], value) if outcome == "ok" else None
             if outcome != "ok" or bad:
                 reason = drop("attacker-failed", outcome) if outcome != "ok" else (
                     drop(bad) if bad in PROMPT_CODES else drop("prompt-degenerate", bad or ""))
@@ -270,17 +307,28 @@ class _Run:
                 del live[k]
             else:
                 st["user"] = value["user_prompt"]
-        for side, agent, builder in (("chosen", A.COMPLIER, A.complier_prompt),
-                                     ("rejected", A.VIOLATOR, A.violator_prompt)):
-            keys = {k: key_of(k, agent.name, agent.version, st["user"]) for k, st in live.items()}
-            got = self.call(agent, [(keys[k], st["sc"].id,
-                                     builder(st["sc"], self.rules_of(st["sc"]), st["user"]))
-                                    for k, st in live.items()])
-            for k, st in live.items():
-                outcome, value, _ = got[keys[k]]
-                st[side] = value["response"] if outcome == "ok" else None
-                st[f"{side}_note"] = drop("reply-failed", f"{agent.name} {outcome}")
+                st["prompt_source"] = value.get("source", "attacker")
         for round_no in range(self.s.rounds + 1):
+            # write every side not yet confirmed: an opening that fixes its stance, continued
+            for side, want, agent in (("chosen", "complies", A.COMPLIER),
+                                      ("rejected", "violates", A.VIOLATOR)):
+                todo = {k: st for k, st in live.items() if not st.get(f"{side}_ok")}
+                starts = {k: A.opening(st["sc"], self.rules_of(st["sc"]),
+                                       topic_of(self.policy, self.rules_of(st["sc"])[0]),
+                                       want, round_no) for k, st in todo.items()}
+                keys = {k: key_of(k, agent.name, agent.version, st["user"], starts[k], round_no)
+                        for k, st in todo.items()}
+                got = self.call(agent, [(keys[k], st["sc"].id,
+                                         A.reply_prompt(st["sc"], self.rules_of(st["sc"]),
+                                                        st["user"], starts[k], want))
+                                        for k, st in todo.items()],
+                                seed=self.s.seed + round_no)
+                for k, st in todo.items():
+                    outcome, value, _ = got[keys[k]]
+                    st[side] = A.compose(starts[k], value) if outcome == "ok" else None
+                    st[f"{side}_note"] = drop("reply-failed", f"{agent.name} {outcome}")
+                    if round_no:
+                        st["rounds"] = round_no
             checks = []
             for k, st in live.items():
                 for side, want in (("chosen", "complies"), ("rejected", "violates")):
@@ -292,32 +340,20 @@ class _Run:
                         continue
                     checks.append((st["sc"], st["user"], st[side], want, k, side))
             verdicts = self.verify([(sc, u, r, w) for sc, u, r, w, _, _ in checks])
-            revise = []
-            for (_sc, _user, _reply, want, k, side), (agree, why) in zip(checks, verdicts,
-                                                                         strict=True):
+            for (_sc, _user, _reply, _want, k, side), (agree, why, by) in zip(
+                    checks, verdicts, strict=True):
                 st = live[k]
-                st[f"{side}_why"] = why
+                st[f"{side}_why"], st[f"{side}_by"] = why, by
                 if agree:
                     st[f"{side}_ok"] = True
                 else:
                     st[f"{side}_note"] = why
-                    if round_no < self.s.rounds:
-                        revise.append((k, side, want, why))
-            if not revise:
+            if all(st.get("chosen_ok") and st.get("rejected_ok") for st in live.values()):
                 break
-            self.result.agent_calls["revisions"] += len(revise)
-            rkeys = [key_of(k, "reviser", A.REVISER.version, round_no, live[k][side])
-                     for k, side, _w, _y in revise]
-            got = self.call(A.REVISER, [
-                (rk, live[k]["sc"].id,
-                 A.reviser_prompt(self.rules_of(live[k]["sc"]), live[k]["user"], live[k][side],
-                                  want, why, live[k]["sc"]))
-                for rk, (k, side, want, why) in zip(rkeys, revise, strict=True)])
-            for rk, (k, side, _want, _why) in zip(rkeys, revise, strict=True):
-                outcome, value, _ = got[rk]
-                if outcome == "ok":
-                    live[k][side] = value["response"]
-                    live[k]["rounds"] = round_no + 1
+            if round_no < self.s.rounds:
+                self.result.agent_calls["retries"] += sum(
+                    (not st.get("chosen_ok")) + (not st.get("rejected_ok"))
+                    for st in live.values())
         for k, st in live.items():
             sc = st["sc"]
             if st.get("chosen_ok") and st.get("rejected_ok"):
@@ -361,7 +397,8 @@ class _Run:
             scenario=sc, messages=({"role": "system", "content": A.system_context(rules)},
                                    {"role": "user", "content": st["user"]}),
             completion=st["chosen"],
-            verdicts=(Verdict(rule_id=rules[0].id, verdict="complies", by="verifier",
+            verdicts=(Verdict(rule_id=rules[0].id, verdict="complies",
+                              by=st.get("chosen_by", "verifier"),
                               rationale=st.get("chosen_why", "")[:200]),),
             provenance=self._provenance(self.item_key(sc), rules, st.get("rounds", 0)))
 
@@ -370,9 +407,11 @@ class _Run:
         messages = ({"role": "system", "content": A.system_context(rules)},
                     {"role": "user", "content": st["user"]})
         clause_ids = tuple(dict.fromkeys(c for r in rules for c in r.clause_ids))
-        verdicts = (Verdict(rule_id=rules[0].id, verdict="complies", by="verifier",
+        verdicts = (Verdict(rule_id=rules[0].id, verdict="complies",
+                            by=st.get("chosen_by", "verifier"),
                             rationale=st.get("chosen_why", "")[:200]),
-                    Verdict(rule_id=rules[0].id, verdict="violates", by="verifier",
+                    Verdict(rule_id=rules[0].id, verdict="violates",
+                            by=st.get("rejected_by", "verifier"),
                             rationale=st.get("rejected_why", "")[:200]))
         return Example(id=self.item_key(sc)[:16], kind="pair",
                        split=split_of(sc.id, self.s.heldout),  # type: ignore[arg-type]
@@ -413,7 +452,7 @@ class _Run:
         out, seen = [], set()
         for sc in scenarios:
             got = attacks.get(akeys.get(sc.id, ""))
-            if got is None or got[0] != "ok" or self.unusable_prompt(sc, got[1]["user_prompt"]):
+            if got is None or got[0] != "ok" or self.unusable_prompt(sc, got[1]):
                 continue
             user = got[1]["user_prompt"]
             if normalise(user) in seen:
@@ -516,6 +555,11 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
     return run.result
 
 
+def labelled_sid(rule: Rule, n: int) -> str:
+    """The scenario id of the spec's ``n``-th labelled example of ``rule`` (its split)."""
+    return f"{rule.id}:labelled:{key_of(rule.content_hash(), n)[:12]}"
+
+
 def labelled_pairs(policy: Policy, settings: SynthSettings, spec_hash: str) -> list[Example]:
     """Pairs from the examples policy authors wrote in the spec: human-written, so they need
     no verifier. They are split by scenario like everything else."""
@@ -526,7 +570,7 @@ def labelled_pairs(policy: Policy, settings: SynthSettings, spec_hash: str) -> l
         for n, ex in enumerate(rule.examples):
             if not (ex.compliant and ex.violating):
                 continue
-            sid = f"{rule.id}:labelled:{key_of(rule.content_hash(), n)[:12]}"
+            sid = labelled_sid(rule, n)
             # a look-alike the rule does not govern: helpful reply over a needless refusal
             side = "inside" if ex.applies else "outside"
             sc = Scenario(id=sid, rule_ids=(rule.id,), axis="labelled", side=side,  # type: ignore[arg-type]
@@ -563,6 +607,7 @@ DROP_CODES = {
     "echoes-instructions": "the user message repeats the generator's instructions",
     "restates-rule": "the user message copies the rule's wording",
     "off-topic": "the user message is not about the rule's topic",
+    "copies-example": "the user message copies one of the spec's example messages",
     "reply-failed": "a reply's output was cut off, invalid or failed",
     "reply-degenerate": "a reply is too short or repeats itself",
     "check-failed": "a programmatic check proves the compliant reply violates the rule",
@@ -572,7 +617,8 @@ DROP_CODES = {
     "no-verdict": "no stage could decide the reply",
 }
 #: The grounding filters' codes (:func:`rulealign.synth.filters.ungrounded`, topic filter).
-PROMPT_CODES = ("missing-detail", "echoes-instructions", "restates-rule", "off-topic")
+PROMPT_CODES = ("missing-detail", "echoes-instructions", "restates-rule", "off-topic",
+                "copies-example")
 
 
 def drop(code: str, detail: str = "") -> str:

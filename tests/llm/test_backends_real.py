@@ -108,6 +108,39 @@ def test_vllm_returns_schema_valid_objects(engine: Backend, hf: Backend) -> None
     print(f"vllm/transformers verdict agreement: {agree}/{len(PROMPTS)}")
 
 
+PREFILLED = [{"role": "system", "content": "You are a customer support assistant."},
+             {"role": "user", "content": "Can you refund my $150 kettle today?"},
+             {"role": "assistant", "content": "I'm sorry, I can't promise that refund."}]
+
+
+def _continues(backend: Backend) -> str:
+    """A prefilled chat is continued: the text returned follows the opening, not a new turn
+    (a new turn would start over, most often repeating a greeting or the opening)."""
+    plain = PREFILLED[:2]
+    gens = backend.generate([PREFILLED, plain], None,
+                            Sampling(max_tokens=24, stop=("\n",)))
+    assert all(g.completion_tokens > 0 for g in gens), [g.message for g in gens]
+    cont, fresh = gens[0].text, gens[1].text
+    assert cont != fresh and not cont.lstrip().startswith("I'm sorry, I can't promise")
+    return cont
+
+
+def test_transformers_continues_a_prefilled_reply(hf: Backend) -> None:
+    from rulealign.llm.transformers_backend import TransformersBackend
+
+    assert isinstance(hf, TransformersBackend)
+    rendered = hf.render(PREFILLED)
+    assert rendered.rstrip().endswith("I'm sorry, I can't promise that refund.")
+    _continues(hf)
+
+
+@needs_vllm
+def test_vllm_continues_a_prefilled_reply(engine: Backend, hf: Backend) -> None:
+    # greedy: the same continuation as transformers' for the same rendered text
+    cont = _continues(engine)
+    assert cont.split()[:3] == _continues(hf).split()[:3]
+
+
 @needs_vllm
 def test_vllm_serves_a_lora_adapter(engine: Backend, default_model: ModelRef,
                                     tmp_path: Path) -> None:

@@ -38,18 +38,12 @@ def respond(chat: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
             return json.dumps({"question": f"What does the policy say about "
                                            f"{' '.join(clause.split()[:6])} ({_tag(user)})?"})
         return json.dumps({"answer": f"The policy says: {' '.join(clause.split()[:30])}"})
-    if system.startswith("You write flawed"):
-        if "refuses or stalls" in user:
-            return json.dumps({"response": "I'm sorry, but I can't help with that at all [bad]."})
-        return json.dumps({"response": f"Sure, whatever you want, done right away [bad] "
-                                      f"{_tag(user)}."})
-    if system.startswith("You repair"):
-        want_ok = "complies with the rule" in user
-        return json.dumps({"response": "Thanks for asking, here is how we can help you "
-                                       "today [ok]." if want_ok else
-                                       "Sure, whatever you want, done now [bad]."})
-    return json.dumps({"response": f"Thanks for asking, here is how we can help you with "
-                                   f"that today [ok] {_tag(user)}."})
+    if chat[-1]["role"] == "assistant":  # a reply writer continues its opening
+        asked = chat[-2]["content"]
+        if system.startswith("You are a helpful assistant. Follow"):  # the complier
+            return f" Here is how we can help you with that today [ok] {_tag(asked)}."
+        return f" Done right away, whatever you want [bad] {_tag(asked)}."
+    raise AssertionError(f"unscripted request: {chat}")
 
 
 class ScriptedJudge:

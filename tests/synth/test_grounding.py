@@ -39,7 +39,7 @@ def test_attacker_gets_facts_and_demos_not_the_rule_sentence() -> None:
     text = chat[-1]["content"]
     assert threshold.details["shown"] in text
     assert rule.text not in text
-    assert rule.examples[0].prompt in text
+    assert sum(ex.prompt in text for ex in rule.examples) == 1  # one message to vary
     benign = next((s for s in scenarios if s.axis == "benign"), None)
     if benign is not None:
         assert rule.text not in A.facts(benign, [rule])
@@ -86,3 +86,87 @@ def test_drop_reasons_are_codes_with_details() -> None:
     assert drop_code("the judge said violates") == "other"
     with pytest.raises(ValueError):
         drop("judge said no")
+
+
+def test_threshold_messages_are_made_by_construction() -> None:
+    policy = load_policy(SPEC)
+    rule = policy.rule("refund-cap")
+    demos = [ex.prompt for ex in rule.examples]
+    for side in ("inside", "outside"):
+        sc = next(s for s in plan_rule(rule, policy) if s.axis == "threshold" and
+                  s.side == side)
+        text = A.constructed_prompt(sc, demos)
+        assert text is not None and sc.details["shown"] in text
+        # a spec message with only its amount changed: the user's own words, the new value
+        source = next(d for d in demos if _without_amounts(d) == _without_amounts(text))
+        assert source != text
+    other = next(s for s in plan_rule(rule, policy) if s.axis != "threshold")
+    assert A.constructed_prompt(other, demos) is None
+    assert A.constructed_prompt(sc, ["Can I get my money back?"]) is None
+    days = policy.rule("return-window")
+    sc = next(s for s in plan_rule(days, policy) if s.axis == "threshold")
+    made = A.constructed_prompt(sc, ["unopened hair dryer, delivered 19 days ago. return?"])
+    assert made == f"unopened hair dryer, delivered {sc.details['shown']} ago. return?"
+
+
+def _without_amounts(text: str) -> str:
+    import re
+
+    return re.sub(r"[$£€]\s?\d[\d,]*(?:\.\d+)?", "#", text)
+
+
+def test_openings_fix_each_replys_stance() -> None:
+    from rulealign.verdict.checks import unmet_checks
+    from rulealign.verdict.data import topic_of
+    from rulealign.verdict.refusal import is_refusal
+
+    policy = load_policy(SPEC)
+
+    def first(rule_id: str, axis_side: tuple[str, str] | None = None):
+        rule = policy.rule(rule_id)
+        sc = next(s for s in plan_rule(rule, policy)
+                  if axis_side is None or (s.axis, s.side) == axis_side)
+        return sc, [rule], topic_of(policy, rule)
+
+    # a prohibition: the compliant reply declines (never in the words its check forbids),
+    # the violating one does it (and the rule's own check proves it for this rule)
+    sc, rules, topic = first("no-card-request", ("actor", "inside"))
+    for n in range(3):
+        good = A.opening(sc, rules, topic, "complies", n)
+        bad = A.opening(sc, rules, topic, "violates", n)
+        assert not any(f.failed for f in unmet_checks(tuple(rules), good))
+        assert not is_refusal(bad) and "ask for card number" in bad
+    assert any(any(f.failed for f in unmet_checks(tuple(rules), A.opening(
+        sc, rules, topic, "violates", n))) for n in range(2))
+    # an obligation: done vs skipped
+    sc, rules, topic = first("verify-identity", ("actor", "inside"))
+    assert "verify customer identity" in A.opening(sc, rules, topic, "complies")
+    assert any(w in A.opening(sc, rules, topic, "violates") for w in ("no need", "won't"))
+    # outside a rule, and inside a permission, the failure is a needless refusal
+    sc, rules, topic = first("no-card-request", ("benign", "outside"))
+    assert not is_refusal(A.opening(sc, rules, topic, "complies"))
+    assert is_refusal(A.opening(sc, rules, topic, "violates"))
+    sc, rules, topic = first("share-order-status", ("benign", "inside"))
+    assert A.opening(sc, rules, topic, "complies").startswith(("Yes, I can", "Sure - I'm able"))
+    assert is_refusal(A.opening(sc, rules, topic, "violates"))
+    # the reply writer's chat ends with the opening, for the model to continue
+    chat = A.reply_prompt(sc, rules, "Where is my parcel?", "Yes, I can", "complies")
+    assert chat[-1] == {"role": "assistant", "content": "Yes, I can"}
+
+
+def test_a_reply_is_its_opening_and_whole_sentences_of_the_continuation() -> None:
+    start = "I'm sorry, I can't promise that refund."
+    assert A.compose(start, " I can ask a supervisor. It takes a day! Then we") == \
+        start + " I can ask a supervisor. It takes a day!"
+    assert A.compose(start, " One. Two. Three.", sentences=2) == start + " One. Two."
+    assert A.compose(start, " and then the budget ran out before") == start
+    assert A.compose(start, "") == start
+
+
+def test_a_message_copied_from_its_demonstration_is_caught() -> None:
+    from rulealign.synth.filters import copies
+
+    demo = "The $240 air fryer you sent doesn't heat. Refund it. Today."
+    assert copies("The $240 air fryer you sent doesn't heat. Refund it today!", [demo])
+    assert not copies("My $105 kettle stopped boiling after two days, can I get a refund?",
+                      [demo])

@@ -21,6 +21,7 @@ from rulealign.synth.filters import NearDuplicates, degenerate
 from rulealign.synth.pipeline import SynthSettings, synthesize
 from rulealign.synth.plan import plan, plan_rule
 from rulealign.synth.store import SynthStore
+from rulealign.verdict.refusal import is_refusal
 
 from .helpers import ROOT, SPEC, fake_backend
 
@@ -76,7 +77,12 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
         if ex.scenario.axis == "labelled":  # written by the spec's author
             continue
         assert "[ok]" in ex.chosen and "[bad]" in ex.rejected
-        assert ex.scenario.side == "inside" or "can't" in ex.rejected
+        # the stance is fixed by the opening: where refusing is the failure, it refuses
+        rules = [policy.rule(r) for r in ex.rule_ids]
+        assert is_refusal(ex.rejected) == A.refusal_is_the_failure(ex.scenario, rules)
+        assert ex.label_source == "construction"
+        assert {v.by for v in ex.verdicts} <= {"small_judge", "llm_judge", "check",
+                                               "refusal check"}
     assert any(e.kind == "sft" for e in result.examples)
     counts = export(result.examples, tmp_path / "data")
     assert counts["pairs.train.jsonl"] + counts["pairs.heldout.jsonl"] == len(result.pairs)
@@ -127,11 +133,20 @@ def test_changing_one_rule_regenerates_only_that_rule(acme, tmp_path) -> None:
     def about_target(chat: list[dict[str, str]]) -> bool:
         text = " ".join(m["content"] for m in chat)
         if chat[0]["content"].startswith("You write realistic messages"):
-            return f"Topic: {_act(changed_rule)}." in text and not any(
-                f"Topic: {_act(r)}." in text for r in policy.rules
+            def names(rule) -> bool:  # the attacker's two forms (with or without a demo)
+                return f"Topic: {_act(rule)}." in text or f"same topic ({_act(rule)})" in text
+
+            return names(changed_rule) and not any(
+                names(r) for r in policy.rules
                 if r.id != target.id and _act(r) != _act(changed_rule))
+        if chat[-1]["role"] == "assistant" and not chat[0]["content"].startswith(
+                "You are a helpful assistant. Follow"):
+            # the violating writer is not shown the rules: it answers the same message
+            return chat[1]["content"] in complier_asks
         return changed_rule.text in text
 
+    complier_asks = {r.chat[1]["content"] for r in backend.requests
+                     if r.chat[0]["content"].startswith("You are a helpful assistant. Follow")}
     assert all(about_target(r.chat) for r in backend.requests)
     attacker_asks = [r for r in backend.requests if r.schema and r.schema["title"] == "UserTurn"]
     assert 1 <= len(attacker_asks) <= 2 * 2  # per_rule=2, plus one top-up each at most
@@ -182,7 +197,9 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(tmp_path) -> None:
     before = {k: (s, e) for k, s, _r, e in store.all_items(
         [r[0] for r in store.db.execute("SELECT key FROM items")])}
     assert 4 <= len(before) < 16, "kill the run while it is still going"
-    model_outputs = "SELECT COUNT(*) FROM outputs WHERE agent != 'planner'"
+    # (the planner's choices and messages made by construction are stored, not asked for)
+    model_outputs = ("SELECT COUNT(*) FROM outputs WHERE agent != 'planner' "
+                     "AND template NOT LIKE 'constructed%'")
     outputs_before = store.db.execute(model_outputs).fetchone()[0]
     policy = load_policy(SPEC)
     conflicts = build_graph(policy, check=False).conflicts
@@ -222,23 +239,25 @@ def test_dropped_scenarios_keep_their_reason(acme, tmp_path) -> None:
     from rulealign.llm.fake import FakeBackend
 
     policy, conflicts = acme
+    from rulealign.llm.base import RawOutput
     from tests.synth.helpers import respond
 
-    # usable user messages, then replies that are not objects
+    # usable user messages, then reply writers that fail
     short = FakeBackend(responder=lambda chat, schema: respond(chat, schema)
-                        if schema and schema["title"] == "UserTurn" else "{}")
+                        if schema and schema["title"] == "UserTurn" else
+                        RawOutput("", "error", code="RA305", message="scripted failure"))
     result = synthesize(policy, conflicts, short, SynthStore(tmp_path / "s.sqlite"),
                         _settings(policy, n=1, qa_per_clause=0, spec_examples=False))
     assert result.pairs == [] and result.scenarios
     assert set(result.drop_reasons) == {s.id for s in result.scenarios}
-    # the replies were not objects: each drop says which agent failed and how (or, for a
+    # the writers failed: each drop says which agent failed and how (or, for a
     # message the grounding filters refused, which code)
     from rulealign.synth.pipeline import DROP_CODES, PROMPT_CODES, drop_code
 
     reasons = list(result.drop_reasons.values())
     codes = [drop_code(why) for why in reasons]
     assert all(c in DROP_CODES for c in codes)
-    assert all(why == "reply-failed: complier invalid" or c in PROMPT_CODES or
+    assert all(why == "reply-failed: complier error" or c in PROMPT_CODES or
                c == "prompt-degenerate" for why, c in zip(reasons, codes, strict=True))
     assert codes.count("reply-failed") >= len(reasons) // 2
     # the counts are by code, never by free text
@@ -270,8 +289,9 @@ def test_a_verified_compliant_answer_without_a_violating_twin_becomes_sft_data(a
 
     def violator_never_violates(chat, schema):
         system = chat[0]["content"]
-        if system.startswith(("You write flawed", "You repair")) and schema is not None:
-            return json.dumps({"response": "Thanks for asking, here is how we can help [ok]."})
+        if chat[-1]["role"] == "assistant" and not system.startswith("You are a helpful "
+                                                                     "assistant. Follow"):
+            return " Thanks for asking, here is how we can help [ok]."
         return respond(chat, schema)
 
     policy, conflicts = acme
@@ -279,12 +299,17 @@ def test_a_verified_compliant_answer_without_a_violating_twin_becomes_sft_data(a
                         SynthStore(tmp_path / "s.sqlite"),
                         _settings(policy, qa_per_clause=0, spec_examples=False))
     singles = [e for e in result.examples if e.kind == "sft"]
-    assert result.pairs == [] and singles
+    # the judge clears every "violating" reply, so what still makes a pair is a needless
+    # refusal (fixed by its opening) or a violation a programmatic check proves
+    assert singles and all(is_refusal(p.rejected) or p.verdicts[1].by == "check"
+                           for p in result.pairs)
     for ex in singles:
         assert "[ok]" in ex.completion and ex.verdicts[0].verdict == "complies"
         assert ex.messages[-1]["role"] == "user"
     rows = export(result.examples, tmp_path / "data")
-    assert rows["sft.train.jsonl"] + rows["sft.heldout.jsonl"] == len(singles)
+    # (a pair's compliant reply is SFT data too)
+    assert rows["sft.train.jsonl"] + rows["sft.heldout.jsonl"] == len(singles) + len(
+        result.pairs)
 
 
 def test_coverage_top_up_retries_only_empty_cells(acme, tmp_path) -> None:
@@ -297,13 +322,14 @@ def test_coverage_top_up_retries_only_empty_cells(acme, tmp_path) -> None:
         seen: Counter[str] = Counter()
 
         def responder(chat, schema):
-            # the violator fails the first time it is asked about a rule, then manages
-            system, user = chat[0]["content"], chat[-1]["content"]
-            if system.startswith("You write flawed") and "refuses or stalls" not in user:
-                rule = user.split("breaks exactly this rule:", 1)[-1][:120]
-                seen[rule] += 1
-                if seen[rule] == 1:
-                    return json.dumps({"response": "Thanks for asking, happy to help [ok]."})
+            # the violator fails the first time it is asked about a scenario, then manages
+            system = chat[0]["content"]
+            if chat[-1]["role"] == "assistant" and not system.startswith(
+                    "You are a helpful assistant. Follow"):
+                situation = chat[1]["content"].split("): ", 1)[-1]  # without the tag
+                seen[situation] += 1
+                if seen[situation] == 1:
+                    return " Thanks for asking, happy to help [ok]."
             return respond(chat, schema)
 
         return FakeBackend(responder=responder)
@@ -338,13 +364,11 @@ def test_passing_checks_do_not_accept_a_reply_without_the_judge(acme, tmp_path) 
         system, user = chat[0]["content"], chat[-1]["content"]
         if (schema or {}).get("title") == "Judgement":
             judged.append(user.split("Assistant:", 1)[1])
-        elif system.startswith("You write flawed") and schema is not None:
-            return json.dumps({"response": "To verify you, please tell me your password "
-                                           "and the full card number on file."})
-        elif schema is not None and (schema.get("title") == "Reply" and not
-                                     system.startswith("You repair")):
-            return json.dumps({"response": "Happy to help with that, let me look into it now "
-                                           "for you [bad]."})
+        elif chat[-1]["role"] == "assistant" and system.startswith("You are a helpful "
+                                                                   "assistant. Follow"):
+            return " Happy to help with that, let me look into it now for you [bad]."
+        elif chat[-1]["role"] == "assistant":
+            return " To verify you, please tell me your password and the full card number."
         return respond(chat, schema)
 
     policy, conflicts = acme
