@@ -60,6 +60,12 @@ def main() -> None:
         t0 = time.perf_counter()
         backend = load_backend(args.backend, "default",
                                log=GenerationLog(Path(tmp) / "generations.sqlite"))
+        # engines start on first use: one tiny request starts it, so that its start-up
+        # (about a minute for vLLM on 2 CPU cores) is not counted as synthesis time
+        from rulealign.llm import Sampling
+
+        backend.generate([[{"role": "user", "content": "Hi"}]], None,
+                         Sampling(max_tokens=1), tag="warm-up")
         start = time.perf_counter() - t0
         try:
             res = synthesize(policy, conflicts, backend, SynthStore(Path(tmp) / "s.sqlite"),
@@ -74,7 +80,8 @@ def main() -> None:
 
         with sqlite3.connect(Path(tmp) / "generations.sqlite") as db:
             per_agent = {tag: (calls, tokens) for tag, calls, tokens in db.execute(
-                "SELECT tag, COUNT(*), SUM(completion_tokens) FROM generations GROUP BY tag")}
+                "SELECT tag, COUNT(*), SUM(completion_tokens) FROM generations "
+                "WHERE tag != 'warm-up' GROUP BY tag")}
     minutes = res.seconds / 60
     pairs = len(res.pairs)
     singles = sum(e.kind == "sft" and e.scenario.axis != "qa" for e in res.examples)

@@ -31,12 +31,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", help="auto, vllm or transformers")
     p.add_argument("--model", default="default", help="'default' or a local checkpoint")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--per-rule", type=int, default=1,
-                   help="boundary scenarios per rule (default 1; 0 = every planned one)")
-    p.add_argument("--rounds", type=int, default=0, help="retries of a reply the verdicts did not confirm (default 0)")
-    p.add_argument("--qa-per-clause", type=int, default=1)
-    p.add_argument("--topup", type=int, default=0,
-                   help="coverage top-up rounds: retry every rule x axis cell without a pair")
+    from rulealign.workflow import RunSettings
+
+    d = RunSettings()
+    p.add_argument("--per-rule", type=int, default=d.per_rule,
+                   help=f"boundary scenarios per rule (default {d.per_rule}; 0 = every "
+                        "planned one)")
+    p.add_argument("--rounds", type=int, default=d.rounds,
+                   help=f"retries of a reply the verdicts did not confirm (default "
+                        f"{d.rounds})")
+    p.add_argument("--qa-per-clause", type=int, default=d.qa_per_clause)
+    p.add_argument("--topup", type=int, default=d.topup,
+                   help="coverage top-up rounds: retry every rule x axis cell without a pair "
+                        f"(default {d.topup})")
     p.add_argument("--heldout", type=float, default=0.3,
                    help="share of scenarios held out for the audit (default 0.3)")
     p.add_argument("--rules", default=None, help="only these rule ids (comma-separated)")
