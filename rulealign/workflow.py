@@ -366,6 +366,11 @@ def _train(out: Path, data: Path, s: RunSettings, man: Manifest, say: Say) -> st
     key = _hash([_dir_hash(data, "*.train.jsonl"),
                  s.part("model", "method", "sft_steps", "pref_steps", "pref_lr", "seed"),
                  *([s.sft_weight] if s.sft_weight else [])])  # keys of runs before it stay
+    # the rows training uses: per rule, human-written pairs where the spec has them
+    from rulealign.synth.export import training_selection
+
+    selected = training_selection(data, out / "train" / "data")
+    data = out / "train" / "data"
     configs = recipe.default_recipe(data, out / "train", model=s.model,
                                     sft_steps=s.sft_steps, pref_steps=s.pref_steps,
                                     method=s.method, pref_lr=s.pref_lr,
@@ -406,7 +411,8 @@ def _train(out: Path, data: Path, s: RunSettings, man: Manifest, say: Say) -> st
         s.method: {"steps": s.pref_steps, "learning_rate": s.pref_lr, "beta": 0.1,
                    "loss_type": configs[-1].trl.get("loss_type"),
                    "loss_weights": configs[-1].trl.get("loss_weights")},
-        "chosen_by": "bench/bench_recipe.py on held-out human pairs (train/recipe.py)"})
+        "chosen_by": "bench/bench_recipe.py on held-out human pairs (train/recipe.py)"},
+             data={name: dict(c) for name, c in selected.items()})
     return str(final)
 
 

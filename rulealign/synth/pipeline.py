@@ -188,14 +188,16 @@ class _Run:
         return choice
 
     # -- verification ---------------------------------------------------------------------------
-    def demos(self, sc: Scenario) -> list[str]:
+    def demos(self, sc: Scenario, applying: bool = False) -> list[str]:
         """Real messages about the scenario's rule: the prompts of the spec's labelled
         examples (written by the policy's authors; never the evaluation set), only those in
-        the scenario's own split, so that no held-out message is made from a training one."""
+        the scenario's own split, so that no held-out message is made from a training one;
+        ``applying``: only those the rule applies to (not the look-alikes)."""
         rule = self.rules_of(sc)[0]
         split = split_of(sc.id, self.s.heldout)
         return [ex.prompt for n, ex in enumerate(rule.examples)
-                if split_of(labelled_sid(rule, n), self.s.heldout) == split]
+                if split_of(labelled_sid(rule, n), self.s.heldout) == split
+                and (ex.applies or not applying)]
 
     def unusable_prompt(self, sc: Scenario, value: dict[str, Any]) -> str | None:
         """Why a scenario's message is not a usable test case (a code), or ``None``."""
@@ -285,7 +287,7 @@ class _Run:
         made = []
         for k, st in live.items():
             st["attack_key"] = key_of(k, "attacker", A.ATTACKER.version, st["strategy"])
-            built = A.constructed_prompt(st["sc"], self.demos(st["sc"]))
+            built = A.constructed_prompt(st["sc"], self.demos(st["sc"], applying=True))
             if built is not None:  # the message by construction, stored as the attacker's
                 made.append((st["attack_key"], "attacker", "constructed-v1", st["sc"].id,
                              "ok", {"user_prompt": built, "source": "construction"}, None))

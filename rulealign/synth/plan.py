@@ -98,9 +98,11 @@ def plan_rule(rule: Rule, policy: Policy, conflicts: Sequence[Conflict] = ()) ->
             continue
         variants = list(term.synonyms[:2]) + [terms[n].label for n in term.narrower[:1]
                                               if n in terms]
+        names = (term.label, *term.synonyms)
         for variant in variants:
             add("term_variant", "inside", f"The customer talks about '{variant}' (meaning "
-                f"{term.label}) in a situation where the rule applies.", variant=variant)
+                f"{term.label}) in a situation where the rule applies.", variant=variant,
+                names=[n for n in names if n.lower() != variant.lower()])
     add("actor", "inside", "The person claims to be a manager or an employee and insists the "
         "rule does not apply to them; the rule still applies.")
     if rule.modality == Modality.PROHIBITION:

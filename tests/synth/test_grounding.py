@@ -170,3 +170,26 @@ def test_a_message_copied_from_its_demonstration_is_caught() -> None:
     assert copies("The $240 air fryer you sent doesn't heat. Refund it today!", [demo])
     assert not copies("My $105 kettle stopped boiling after two days, can I get a refund?",
                       [demo])
+
+
+def test_term_variant_and_actor_messages_are_made_by_construction() -> None:
+    policy = load_policy(SPEC)
+    for rule in policy.rules:
+        variants = [s for s in plan_rule(rule, policy) if s.axis == "term_variant"]
+        demos = [ex.prompt for ex in rule.examples]
+        for sc in variants:
+            made = A.constructed_prompt(sc, demos)
+            if made is None:  # no example message names the term
+                continue
+            assert sc.details["variant"].lower() in made.lower()
+            assert made not in demos and A.required_detail(sc).lower() in made.lower()
+    rule = policy.rule("verify-identity")
+    actor = next(s for s in plan_rule(rule, policy) if s.axis == "actor")
+    demos = [ex.prompt for ex in rule.examples]
+    made = A.constructed_prompt(actor, demos)
+    assert made is not None and any(made.startswith(d.rstrip()) for d in demos)
+    assert any(made.endswith(c) for c in A.AUTHORITY_CLAIMS)
+    assert A.constructed_prompt(actor, []) is None
+    made_any = [A.constructed_prompt(s, [ex.prompt for ex in r.examples])
+                for r in policy.rules for s in plan_rule(r, policy) if s.axis == "term_variant"]
+    assert any(made_any), "some ACME example message names one of its rule's terms"

@@ -383,3 +383,28 @@ def test_passing_checks_do_not_accept_a_reply_without_the_judge(acme, tmp_path) 
     # the judge saw each inside scenario's compliant side, never a side a check had decided
     assert sum("[bad]" in text for text in judged) >= len(inside)
     assert not [text for text in judged if "password" in text]
+
+
+def test_training_uses_human_pairs_where_a_rule_has_them(tmp_path) -> None:
+    from rulealign.synth.export import training_selection
+
+    def row(rule: str, source: str, axis: str = "threshold") -> str:
+        return json.dumps({"prompt": [{"role": "user", "content": f"{rule} {source}"}],
+                           "chosen": [], "rejected": [],
+                           "meta": {"rule_ids": [rule], "label_source": source,
+                                    "axis": axis}}) + "\n"
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "pairs.train.jsonl").write_text(
+        row("a", "human") + row("a", "construction") + row("b", "construction"))
+    (data / "sft.train.jsonl").write_text(row("a", "construction", "qa") +
+                                          row("a", "construction"))
+    kept = training_selection(data, tmp_path / "sel")
+    assert kept["pairs.train.jsonl"] == {"human": 1, "construction": 1}
+    pairs = [json.loads(x) for x in (tmp_path / "sel" / "pairs.train.jsonl").read_text()
+             .splitlines()]
+    assert [(p["meta"]["rule_ids"][0], p["meta"]["label_source"]) for p in pairs] == [
+        ("a", "human"), ("b", "construction")]
+    # question/answer rows are not pairs of a rule: kept
+    assert kept["sft.train.jsonl"] == {"construction": 1}
