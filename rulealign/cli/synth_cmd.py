@@ -163,6 +163,14 @@ def run_cmd(args: argparse.Namespace) -> int:
           f"{result.seconds:.0f} s; {result.generated} model calls "
           f"({result.generated and sum(result.agent_calls.values())} by agent: "
           f"{dict(result.agent_calls)})")
+    made = [e for e in result.pairs if e.label_source != "human"]
+    if made:
+        by_axis = Counter(e.scenario.axis for e in made)
+        tried = Counter(s.axis for s in result.scenarios)
+        print(f"written by the model: {len(made)} pairs, "
+              f"{len(made) / max(result.seconds / 60, 1e-9):.1f}/min (engine start included); "
+              "accepted/planned by axis: " + ", ".join(
+                  f"{a} {by_axis.get(a, 0)}/{n}" for a, n in sorted(tried.items())))
     if result.dropped:
         print("dropped: " + ", ".join(f"{k} {v}" for k, v in result.dropped.most_common()))
     print(f"coverage: {cov['rules_with_pairs']}/{cov['rules']} rules have pairs; "
