@@ -31,6 +31,7 @@ def _meta(ex: Example) -> dict[str, Any]:
     return {"id": ex.id, "rule_ids": list(ex.rule_ids), "clause_ids": list(ex.clause_ids),
             "scenario": ex.scenario.id, "axis": ex.scenario.axis, "side": ex.scenario.side,
             "expected": ex.scenario.expected, "label_source": ex.label_source,
+            "prompt_source": ex.prompt_source,
             "provenance": ex.provenance.model_dump(mode="json")}
 
 

@@ -75,4 +75,8 @@ class Example(Contract):
     #: break the rule, and the verdict cascade confirmed it), ``judge`` (a judge's verdict
     #: alone), ``human`` (written by a person: the spec's labelled examples).
     label_source: Literal["construction", "judge", "human"] = "construction"
+    #: Where the user message came from: ``attacker`` (the model wrote it), ``construction``
+    #: (a spec message with the scenario's value, term or claim set, no model involved),
+    #: ``human`` (the spec's own example); ``None`` for data made before this was recorded.
+    prompt_source: Literal["attacker", "construction", "human"] | None = None
     provenance: Provenance

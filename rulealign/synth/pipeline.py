@@ -398,7 +398,7 @@ class _Run:
             clause_ids=tuple(dict.fromkeys(c for r in rules for c in r.clause_ids)),
             scenario=sc, messages=({"role": "system", "content": A.system_context(rules)},
                                    {"role": "user", "content": st["user"]}),
-            completion=st["chosen"],
+            completion=st["chosen"], prompt_source=st.get("prompt_source", "attacker"),
             verdicts=(Verdict(rule_id=rules[0].id, verdict="complies",
                               by=st.get("chosen_by", "verifier"),
                               rationale=st.get("chosen_why", "")[:200]),),
@@ -419,7 +419,7 @@ class _Run:
                        split=split_of(sc.id, self.s.heldout),  # type: ignore[arg-type]
                        rule_ids=sc.rule_ids, clause_ids=clause_ids, scenario=sc,
                        messages=messages, chosen=st["chosen"], rejected=st["rejected"],
-                       verdicts=verdicts,
+                       verdicts=verdicts, prompt_source=st.get("prompt_source", "attacker"),
                        provenance=self._provenance(self.item_key(sc), rules, st.get("rounds", 0)))
 
     def top_up(self, scenarios: list[Scenario]) -> list[Scenario]:
@@ -468,6 +468,7 @@ class _Run:
                 clause_ids=tuple(dict.fromkeys(c for r in rules for c in r.clause_ids)),
                 scenario=sc, messages=({"role": "system", "content": A.system_context(rules)},
                                        {"role": "user", "content": user}),
+                prompt_source=got[1].get("source", "attacker"),
                 provenance=self._provenance(akeys[sc.id], rules)))
         return out
 
@@ -588,7 +589,7 @@ def labelled_pairs(policy: Policy, settings: SynthSettings, spec_hash: str) -> l
                 chosen=ex.compliant, rejected=ex.violating,
                 verdicts=(Verdict(rule_id=rule.id, verdict=labels[0], by="spec author"),  # type: ignore[arg-type]
                           Verdict(rule_id=rule.id, verdict=labels[1], by="spec author")),  # type: ignore[arg-type]
-                label_source="human",
+                label_source="human", prompt_source="human",
                 provenance=Provenance(backend="spec", model="human", model_hash="",
                                       seed=0, spec_hash=spec_hash,
                                       rule_hashes={rule.id: rule.content_hash()},

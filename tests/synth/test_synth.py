@@ -66,7 +66,8 @@ def test_every_opposing_conflict_becomes_one_scenario_with_its_winner(acme) -> N
 def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp_path) -> None:
     policy, conflicts = acme
     store = SynthStore(tmp_path / "store.sqlite")
-    result = synthesize(policy, conflicts, fake_backend(), store, _settings(policy))
+    # (the first 8 rules include refund-cap, whose threshold messages are made by construction)
+    result = synthesize(policy, conflicts, fake_backend(), store, _settings(policy, n=8))
     assert len(result.pairs) >= 6
     for ex in result.examples:
         assert ex.provenance.spec_hash == policy.content_hash()
@@ -81,8 +82,13 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
         rules = [policy.rule(r) for r in ex.rule_ids]
         assert is_refusal(ex.rejected) == A.refusal_is_the_failure(ex.scenario, rules)
         assert ex.label_source == "construction"
+        assert ex.prompt_source in ("attacker", "construction")
+        if ex.prompt_source == "construction":  # a spec message with the scenario's fact set
+            assert ex.scenario.axis in ("threshold", "term_variant", "actor")
         assert {v.by for v in ex.verdicts} <= {"small_judge", "llm_judge", "check",
                                                "refusal check"}
+    assert {e.prompt_source for e in result.pairs if e.scenario.axis == "labelled"} <= {"human"}
+    assert any(e.prompt_source == "construction" for e in result.examples)
     assert any(e.kind == "sft" for e in result.examples)
     counts = export(result.examples, tmp_path / "data")
     assert counts["pairs.train.jsonl"] + counts["pairs.heldout.jsonl"] == len(result.pairs)
