@@ -31,10 +31,6 @@ class UserTurn(BaseModel):
     user_prompt: str = Field(min_length=8, max_length=300)
 
 
-class Reply(BaseModel):
-    response: str = Field(min_length=8, max_length=400)
-
-
 class Question(BaseModel):
     question: str = Field(min_length=8, max_length=200)
 

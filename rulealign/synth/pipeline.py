@@ -4,7 +4,8 @@ Scenarios are processed in chunks; every agent call for a chunk is one batched b
 (what makes vLLM fast), and its outputs are committed to the store before the next agent
 runs. Labels are fixed by construction: each reply starts with an opening that commits it to
 complying or violating (:func:`rulealign.synth.agents.opening`) and the model continues it;
-threshold messages are spec messages with the amount set (:func:`agents.constructed_prompt`).
+threshold, term-variant and actor messages are spec messages with the amount set, the term
+swapped or a claim of authority added (:func:`agents.constructed_prompt`).
 A pair is accepted when the verdict cascade confirms both sides:
 
 * inside the rule: the compliant reply complies and the violating reply violates the rule;
@@ -124,6 +125,7 @@ class _Run:
         self.judge_key = (settings.judge.meta.get("key") if settings.judge is not None
                           else None)
         self.topic = Topic()
+        self.terms = policy.index()["terms"]
 
     # -- one agent over many inputs, through the store ---------------------------------------
     def call(self, agent: A.Agent, items: Sequence[tuple[str, str, Chat]], *,
@@ -316,7 +318,8 @@ class _Run:
                                       ("rejected", "violates", A.VIOLATOR)):
                 todo = {k: st for k, st in live.items() if not st.get(f"{side}_ok")}
                 starts = {k: A.opening(st["sc"], self.rules_of(st["sc"]),
-                                       topic_of(self.policy, self.rules_of(st["sc"])[0]),
+                                       topic_of(self.policy, self.rules_of(st["sc"])[0],
+                                                self.terms),
                                        want, round_no) for k, st in todo.items()}
                 keys = {k: key_of(k, agent.name, agent.version, st["user"], starts[k], round_no)
                         for k, st in todo.items()}

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rulealign.compiler.models import Modality, Policy, Rule
+from rulealign.compiler.models import Modality, Policy, Rule, Term
 from rulealign.errors import RulealignError, diagnostic
 from rulealign.verdict.models import LabelSource
 
@@ -105,9 +105,11 @@ REFUSING_OPENINGS = ("I'm sorry, but I can't help with that.",
                      "I'm afraid I'm not able to help with that request.")
 
 
-def topic_of(policy: Policy, rule: Rule) -> str:
-    """What a customer would call the rule's subject: one of its terms, or its object."""
-    terms = policy.index()["terms"]
+def topic_of(policy: Policy, rule: Rule, terms: Mapping[str, Term] | None = None) -> str:
+    """What a customer would call the rule's subject: one of its terms, or its object.
+    ``terms``: the policy's terms by id, where the caller asks for many rules (building it
+    is linear in the policy)."""
+    terms = policy.index()["terms"] if terms is None else terms
     labels = [terms[t].label for t in rule.terms if t in terms] or [rule.object or
                                                                     _action(rule)]
     return labels[salt(rule.id) % len(labels)]
@@ -142,9 +144,10 @@ def template_rows(policy: Policy) -> list[JudgeRow]:
     rule's action done, declined, or skipped (:func:`stance_openings`). Plain, but they
     name the rule's own action and terms, so they teach which rule an exchange is about."""
     rows = []
+    terms = policy.index()["terms"]
     for rule in policy.rules:
         act = _action(rule)
-        topic = topic_of(policy, rule)
+        topic = topic_of(policy, rule, terms)
         prompts = (f"Hi, I need help with my {topic}. Can you {act} for me?",
                    f"Quick question about {topic} - what happens now?")
         stance = stance_openings(rule, topic)
