@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--topup", type=int, default=0, help="coverage top-up rounds")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--model-writes", action="store_true",
+                    help="let the model write messages that cannot be built (as --model-writes)")
     ap.add_argument("--judge", default="policy", choices=("policy", "llm"),
                     help="the policy's small judge (as 'rulealign run') or the generating model")
     args = ap.parse_args()
@@ -72,6 +74,7 @@ def main() -> None:
                              SynthSettings(per_rule=args.per_rule, rounds=args.rounds,
                                            batch=args.batch, qa_per_clause=1,
                                            topup=args.topup, judge=judge,
+                                           model_writes=args.model_writes,
                                            spec_examples=False))
             stats = backend.stats
         finally:

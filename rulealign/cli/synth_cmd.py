@@ -40,6 +40,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="the small judge that verifies replies ('rulealign judge train'); "
                         "'policy' trains or reuses the policy's own; default: the generating "
                         "model judges (the LLM judge stage)")
+    p.add_argument("--model-writes", action="store_true",
+                   help="let the model write a user message where none can be built from the "
+                        "spec's example messages (worth it with a capable --model)")
     p.add_argument("--topup", type=int, default=1,
                    help="coverage top-up rounds: one more scenario for every rule x axis cell "
                         "still without an accepted pair (default 1)")
@@ -93,7 +96,8 @@ def _synth(args: argparse.Namespace, out: Path, per_rule: int | None,
         judge.check_policy(pg.policy)
     settings = SynthSettings(per_rule=per_rule, rounds=args.rounds, seed=args.seed,
                              qa_per_clause=qa, rules=rules, topup=args.topup,
-                             heldout=getattr(args, "heldout", 0.2), judge=judge)
+                             heldout=getattr(args, "heldout", 0.2), judge=judge,
+                             model_writes=args.model_writes)
     if getattr(args, "ray", None):
         import functools
 

@@ -55,6 +55,27 @@ def ungrounded(text: str, required: str | None, rule_text: str) -> str | None:
     return None
 
 
+#: Template residue and markup no user types: placeholders, braces, tags, links.
+_MARKUP = re.compile(r"\[[^\]]*\]|[{}<>]|\b\w+_\w+\b|https?://", re.I)
+#: Openings in the voice of the generator or of an assistant, not of a user.
+_NOT_USER_VOICE = re.compile(
+    r"(?i)^\W*(a (user|customer) (wrote|asked|says|contacted)|the (user|customer)('s)? "
+    r"message|(user |customer )?message:|in other words|here is|sure[,!.]|certainly|"
+    r"(hi|hello)?,? ?i'?m an? (ai|assistant|chatbot)|i am an? (ai|assistant|chatbot)|as an ai|"
+    r"welcome to|add urgency|ask directly|give a plausible|bury the|claim authority|tone\b)")
+#: A message to an assistant speaks as someone (I, my, we) or to someone (you, please, ?).
+_ADDRESSED = re.compile(r"(?i)\b(i|i'm|i've|i'd|i'll|im|my|me|mine|we|our|us|you|your|"
+                        r"please|pls|can|could|would|how|what|when|why|where|is|do)\b|\?")
+
+
+def not_a_user_message(text: str) -> bool:
+    """Whether a synthesized message cannot be what a user sends an assistant: template
+    residue or markup, an opening in the generator's or an assistant's voice, or neither
+    a speaker nor an addressee (a title, a name, a slogan)."""
+    return bool(_MARKUP.search(text) or _NOT_USER_VOICE.search(text)
+                or not _ADDRESSED.search(text))
+
+
 def copies(text: str, examples: Sequence[str], overlap: float = 0.7) -> bool:
     """Whether ``text`` is one of ``examples`` with few words changed (word-set Jaccard
     at least ``overlap``): an attacker that copied its demonstration wrote no new case."""

@@ -1,11 +1,11 @@
-"""The synthesis loop: plan -> attack -> comply / violate -> verify -> retry -> filter.
+"""The synthesis loop: plan -> message -> comply / violate -> verify -> retry -> filter.
 
 Scenarios are processed in chunks; every agent call for a chunk is one batched backend call
 (what makes vLLM fast), and its outputs are committed to the store before the next agent
 runs. Labels are fixed by construction: each reply starts with an opening that commits it to
 complying or violating (:func:`rulealign.synth.agents.opening`) and the model continues it;
-threshold, term-variant and actor messages are spec messages with the amount set, the term
-swapped or a claim of authority added (:func:`agents.constructed_prompt`).
+user messages are spec messages with the scenario's fact set by a known edit
+(:func:`agents.constructed_prompt`), or, only with ``model_writes``, the attacker's.
 A pair is accepted when the verdict cascade confirms both sides:
 
 * inside the rule: the compliant reply complies and the violating reply violates the rule;
@@ -40,6 +40,7 @@ from rulealign.synth.filters import (
     copies,
     degenerate,
     normalise,
+    not_a_user_message,
     qa_problem,
     ungrounded,
 )
@@ -82,6 +83,12 @@ class SynthSettings:
     judge: SmallJudge | None = field(default=None, compare=False)
     #: Also ask the generating model where the small judge is unsure.
     llm_judge: bool = False
+    #: Let the model write the user message where none can be built from the spec's own
+    #: messages (:func:`agents.constructed_prompt`). Off by default: of 38 messages the
+    #: 135M default model wrote that passed every filter (a fresh ACME run, 2026-12-07),
+    #: about 3 were coherent user messages for their scenario. Worth it with a capable
+    #: ``--model``.
+    model_writes: bool = False
 
 
 @dataclass
@@ -190,27 +197,42 @@ class _Run:
         return choice
 
     # -- verification ---------------------------------------------------------------------------
-    def demos(self, sc: Scenario, applying: bool = False) -> list[str]:
-        """Real messages about the scenario's rule: the prompts of the spec's labelled
-        examples (written by the policy's authors; never the evaluation set), only those in
-        the scenario's own split, so that no held-out message is made from a training one;
-        ``applying``: only those the rule applies to (not the look-alikes)."""
-        rule = self.rules_of(sc)[0]
+    def demos(self, sc: Scenario, applying: bool | None = None, which: int = 0) -> list[str]:
+        """Real messages about the scenario's rule (``which``: its n-th rule): the prompts
+        of the spec's labelled examples (written by the policy's authors; never the
+        evaluation set), only those in the scenario's own split, so that no held-out message
+        is made from a training one; ``applying``: only those the rule applies to (True) or
+        only the look-alikes it does not govern (False)."""
+        rules = self.rules_of(sc)
+        if which >= len(rules):
+            return []
+        rule = rules[which]
         split = split_of(sc.id, self.s.heldout)
         return [ex.prompt for n, ex in enumerate(rule.examples)
                 if split_of(labelled_sid(rule, n), self.s.heldout) == split
-                and (ex.applies or not applying)]
+                and (applying is None or ex.applies == applying)]
+
+    def constructed(self, sc: Scenario) -> str | None:
+        """The scenario's user message by construction from the spec's own messages, if one
+        can be built (:func:`agents.constructed_prompt`)."""
+        return A.constructed_prompt(sc, self.demos(sc, applying=True),
+                                    self.demos(sc, applying=True, which=1),
+                                    self.demos(sc, applying=False))
 
     def unusable_prompt(self, sc: Scenario, value: dict[str, Any]) -> str | None:
         """Why a scenario's message is not a usable test case (a code), or ``None``."""
         text = value["user_prompt"]
         rule_text = " ".join(r.text for r in self.rules_of(sc))
         problem = degenerate(text) or ungrounded(text, A.required_detail(sc), rule_text)
-        if problem is None and value.get("source") != "construction" and \
-                copies(text, self.demos(sc)):
-            problem = "copies-example"
-        if problem is None and self.topic.off_topic(text, self.rules_of(sc)[0].text):
-            problem = "off-topic"
+        # the model's message: is it a user's, new, on the rule's topic? (A message built
+        # from the spec's own messages for this rule is all three by construction.)
+        if value.get("source") != "construction":
+            if problem is None and not_a_user_message(text):
+                problem = "not-a-user-message"
+            if problem is None and copies(text, self.demos(sc)):
+                problem = "copies-example"
+            if problem is None and self.topic.off_topic(text, self.rules_of(sc)[0].text):
+                problem = "off-topic"
         return problem
 
     def ask_judge(self, chats: Sequence[Chat]) -> list[tuple[Judgement | None, str]]:
@@ -287,20 +309,27 @@ class _Run:
         if not live:
             return
         made = []
+        finished: list[tuple[str, str, str, str, str, str | None, Any]] = []
         for k, st in live.items():
             st["attack_key"] = key_of(k, "attacker", A.ATTACKER.version, st["strategy"])
-            built = A.constructed_prompt(st["sc"], self.demos(st["sc"], applying=True))
+            built = self.constructed(st["sc"])
             if built is not None:  # the message by construction, stored as the attacker's
-                made.append((st["attack_key"], "attacker", "constructed-v1", st["sc"].id,
-                             "ok", {"user_prompt": built, "source": "construction"}, None))
+                made.append((st["attack_key"], "attacker", A.CONSTRUCTOR.version,
+                             st["sc"].id, "ok", {"user_prompt": built, "source": "construction"},
+                             None))
         if made:
             self.store.put_outputs(made)
+        if not self.s.model_writes:  # no message can be built and the model may not write one
+            have = self.store.outputs(st["attack_key"] for st in live.values())
+            for k, st in list(live.items()):
+                if st["attack_key"] not in have:
+                    finished.append(self._drop(k, st["sc"], drop("no-construction")))
+                    del live[k]
         attacks = self.call(A.ATTACKER, [
             (st["attack_key"], st["sc"].id,
              A.attacker_prompt(st["sc"], self.rules_of(st["sc"]), st["strategy"],
                                self.demos(st["sc"])))
             for st in live.values()])
-        finished: list[tuple[str, str, str, str, str, str | None, Any]] = []
         for k, st in list(live.items()):
             outcome, value, _msg = attacks[st["attack_key"]]
             bad = self.unusable_prompt(st["sc"], value) if outcome == "ok" else None
@@ -483,6 +512,8 @@ class _Run:
                 for cid in rule.clause_ids:
                     cited[cid].append(rule)
         clauses = [c for c in self.policy.clauses if c.id in cited]
+        if not self.s.model_writes:
+            return self.constructed_qa(clauses, cited)
         asks: list[tuple[str, str, Chat, Clause, int]] = []
         for clause in clauses:
             for n in range(self.s.qa_per_clause):
@@ -526,6 +557,34 @@ class _Run:
         return out
 
 
+    def constructed_qa(self, clauses: list[Clause], cited: dict[str, list[Rule]]
+                       ) -> list[Example]:
+        """Question/answer SFT data by construction: for each clause, up to
+        ``qa_per_clause`` of the rules it states, each asked about in its own words and
+        answered with its sentence (:func:`agents.constructed_qa`); no model is involved."""
+        out = []
+        for clause in clauses:
+            made = 0
+            for rule in cited[clause.id]:
+                qa = A.constructed_qa(rule) if made < self.s.qa_per_clause else None
+                if qa is None:
+                    continue
+                made += 1
+                question, answer = qa
+                k = key_of("qa-c", clause.content_hash(), rule.content_hash(),
+                           A.CONSTRUCTOR.version)
+                sc = Scenario(id=f"qa:{clause.id}:{k[:8]}", rule_ids=(rule.id,), axis="qa",
+                              side="inside", description=f"A question about clause {clause.id}",
+                              expected="answers in the policy's own words", terms=rule.terms)
+                out.append(Example(
+                    id=k[:16], kind="sft", split=split_of(sc.id, self.s.heldout),  # type: ignore[arg-type]
+                    rule_ids=(rule.id,), clause_ids=(clause.id,), scenario=sc,
+                    messages=({"role": "user", "content": question},), completion=answer,
+                    prompt_source="construction",
+                    provenance=self._provenance(k, [rule])))
+        return out
+
+
 def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
                store: SynthStore, settings: SynthSettings | None = None, *,
                progress: Progress | None = None) -> SynthResult:
@@ -533,7 +592,9 @@ def synthesize(policy: Policy, conflicts: Sequence[Conflict], backend: Backend,
     s = settings or SynthSettings()
     t0 = time.perf_counter()
     run = _Run(policy, backend, store, s, progress)
-    scenarios = plan(policy, conflicts, per_rule=s.per_rule, rules=s.rules)
+    # without the attacker, the scenarios whose message can be built come first
+    scenarios = plan(policy, conflicts, per_rule=s.per_rule, rules=s.rules,
+                     prefer=None if s.model_writes else lambda sc: run.constructed(sc) is not None)
     run.run_pairs(scenarios)
     scenarios += run.top_up(scenarios)
     run.result.scenarios = scenarios
@@ -614,6 +675,10 @@ DROP_CODES = {
     "restates-rule": "the user message copies the rule's wording",
     "off-topic": "the user message is not about the rule's topic",
     "copies-example": "the user message copies one of the spec's example messages",
+    "not-a-user-message": "the user message has template residue or markup, speaks in the "
+                          "generator's or an assistant's voice, or addresses no one",
+    "no-construction": "no message can be built from the spec's own messages for this "
+                       "scenario, and the model may not write one (--model-writes)",
     "reply-failed": "a reply's output was cut off, invalid or failed",
     "reply-degenerate": "a reply is too short or repeats itself",
     "check-failed": "a programmatic check proves the compliant reply violates the rule",
@@ -624,7 +689,7 @@ DROP_CODES = {
 }
 #: The grounding filters' codes (:func:`rulealign.synth.filters.ungrounded`, topic filter).
 PROMPT_CODES = ("missing-detail", "echoes-instructions", "restates-rule", "off-topic",
-                "copies-example")
+                "copies-example", "not-a-user-message")
 
 
 def drop(code: str, detail: str = "") -> str:
@@ -641,6 +706,11 @@ def drop_code(reason: str) -> str:
 
 
 def _dedup(pairs: list[Example], result: SynthResult) -> list[Example]:
+    """Exact duplicates go; near duplicates (MiniLM) of the model's messages go too. A
+    message made by construction is exempt from the near-duplicate test: it is a
+    deliberate minimal edit of a spec message (an amount set just across a threshold, a
+    term swapped, an exception added), near its source in wording and different in what
+    it tests."""
     seen: set[str] = set()
     unique = []
     for ex in pairs:
@@ -652,10 +722,13 @@ def _dedup(pairs: list[Example], result: SynthResult) -> list[Example]:
         unique.append(ex)
     near = NearDuplicates()
     result.near_dup_method = near.method
-    keep = near.keep([ex.messages[-1]["content"] for ex in unique])
-    if not all(keep):
-        result.dropped["near duplicate"] += keep.count(False)
-    return [ex for ex, k in zip(unique, keep, strict=True) if k]
+    tested = [ex for ex in unique if ex.prompt_source != "construction"]
+    keep = dict(zip((id(ex) for ex in tested),
+                    near.keep([ex.messages[-1]["content"] for ex in tested]), strict=True))
+    dropped = sum(not k for k in keep.values())
+    if dropped:
+        result.dropped["near duplicate"] += dropped
+    return [ex for ex in unique if keep.get(id(ex), True)]
 
 
 def print_progress(stage: str, done: int, total: int) -> None:

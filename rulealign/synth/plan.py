@@ -10,7 +10,7 @@ prohibition (or inside what a permission allows) so the model learns not to over
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from rulealign.compiler.models import Condition, Modality, Operator, Policy, Rule
 from rulealign.kg.conflicts import Conflict
@@ -120,8 +120,12 @@ def plan_rule(rule: Rule, policy: Policy, conflicts: Sequence[Conflict] = ()) ->
         winner = policy.rule(conflict.winner) if conflict.winner else None
         expected = (f"follows '{winner.id}': {winner.text}" if winner else
                     "follows the stricter rule and says that a person must decide")
+        # the scenario's target rule (whose stance the replies take and the verdict is
+        # about) is the one that wins; unresolved, the first
+        ids = (other.id, rule.id) if winner is not None and winner.id == other.id else \
+            (rule.id, other.id)
         out.append(Scenario(
-            id=_sid(rule, "conflict", conflict.id), rule_ids=(rule.id, other.id),
+            id=_sid(rule, "conflict", conflict.id), rule_ids=ids,
             axis="conflict", side="inside", conflict_id=conflict.id,
             description=f"Both rules are in play: '{rule.text}' and '{other.text}'. "
                         f"{conflict.explanation}", expected=expected,
@@ -131,15 +135,29 @@ def plan_rule(rule: Rule, policy: Policy, conflicts: Sequence[Conflict] = ()) ->
 
 
 def plan(policy: Policy, conflicts: Sequence[Conflict] = (), *, per_rule: int | None = None,
-         rules: Iterable[str] | None = None) -> list[Scenario]:
+         rules: Iterable[str] | None = None,
+         prefer: Callable[[Scenario], bool] | None = None) -> list[Scenario]:
     """Scenarios for every rule (or the named ones), at most ``per_rule`` each, keeping
-    both sides of the most informative axes first."""
+    both sides of the most informative axes first; every conflict between opposing rules
+    is planned whatever ``per_rule`` says (one scenario each, and few: the graph's
+    conflicts are what a user most needs tested). ``prefer``: only the scenarios it holds
+    for (the synthesizer's: those whose message it can build) count towards ``per_rule``;
+    the others are all planned too (they cost nothing and show as empty cells)."""
     wanted = set(rules) if rules is not None else None
     scenarios: list[Scenario] = []
     for rule in policy.rules:
         if wanted is not None and rule.id not in wanted:
             continue
         mine = plan_rule(rule, policy, conflicts)
-        mine.sort(key=lambda s: (AXIS_ORDER.index(s.axis), s.side != "inside"))
-        scenarios.extend(mine[:per_rule] if per_rule else mine)
+        mine.sort(key=lambda s: (prefer is not None and not prefer(s),
+                                 AXIS_ORDER.index(s.axis), s.side != "inside"))
+        if per_rule:
+            if prefer is not None:  # the cap counts what can be built; the rest is planned
+                #                     (and reported empty, with its reason) at no cost
+                able = [s for s in mine if prefer(s)]
+                kept = able[:per_rule] + [s for s in mine if s not in able]
+            else:
+                kept = mine[:per_rule]
+            mine = kept + [s for s in mine if s.axis == "conflict" and s not in kept]
+        scenarios.extend(mine)
     return scenarios

@@ -31,7 +31,7 @@ def synth_dir(acme, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth")
     rules = tuple(r.id for r in policy.rules[:12])
     result = synthesize(policy, conflicts, fake_backend(), SynthStore(out / "synth.sqlite"),
-                        SynthSettings(per_rule=3, batch=8, qa_per_clause=0, heldout=0.5,
+                        SynthSettings(per_rule=3, batch=8, qa_per_clause=0, heldout=0.5, model_writes=True,
                                       rules=rules))
     export(result.examples, out / "data")
     cov = coverage(policy, result.scenarios, result.examples, conflicts, result.cell_reasons)

@@ -83,7 +83,7 @@ def main() -> None:  # python -m tests.synth.helpers STORE DELAY
     graph = build_graph(policy, check=False)
     store = SynthStore(sys.argv[1])
     synthesize(policy, graph.conflicts, fake_backend(float(sys.argv[2])), store,
-               SynthSettings(per_rule=2, batch=4, qa_per_clause=0,
+               SynthSettings(per_rule=2, batch=4, qa_per_clause=0, model_writes=True,
                              rules=tuple(r.id for r in policy.rules[:8])))
 
 

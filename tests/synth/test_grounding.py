@@ -100,7 +100,7 @@ def test_threshold_messages_are_made_by_construction() -> None:
         # a spec message with only its amount changed: the user's own words, the new value
         source = next(d for d in demos if _without_amounts(d) == _without_amounts(text))
         assert source != text
-    other = next(s for s in plan_rule(rule, policy) if s.axis != "threshold")
+    other = next(s for s in plan_rule(rule, policy) if s.axis == "benign")
     assert A.constructed_prompt(other, demos) is None
     assert A.constructed_prompt(sc, ["Can I get my money back?"]) is None
     days = policy.rule("return-window")
@@ -193,3 +193,136 @@ def test_term_variant_and_actor_messages_are_made_by_construction() -> None:
     made_any = [A.constructed_prompt(s, [ex.prompt for ex in r.examples])
                 for r in policy.rules for s in plan_rule(r, policy) if s.axis == "term_variant"]
     assert any(made_any), "some ACME example message names one of its rule's terms"
+
+
+def test_conditions_and_exceptions_are_said_as_the_users_own_facts() -> None:
+    assert A.as_fact("the customer has confirmed a one-time code") == \
+        "I have confirmed a one-time code."
+    assert A.as_fact("the customer is the verified account holder", negate=True) == \
+        "I am not the verified account holder."
+    assert A.as_fact("the customer owns a recalled product", negate=True) == \
+        "I do not own a recalled product."
+    assert A.as_fact("a supervisor has approved the refund") == \
+        "A supervisor has approved the refund."
+    assert A.as_fact("the carrier has not confirmed the date", negate=True) == \
+        "The carrier has confirmed the date."
+    assert A.as_fact("the accessory is compatible with a product the customer owns",
+                     negate=True) == "The accessory is not compatible with a product I own."
+    assert A.as_fact("outside business hours") == "It is outside business hours."
+    # what cannot be said plainly is not said: no clause, a speech act the message must
+    # perform, a negation that would read "not unopened"
+    assert A.as_fact("showing the last 4 digits of a card") is None
+    assert A.as_fact("the customer asks for a human") is None
+    assert A.as_fact("the item is unopened", negate=True) is None
+
+
+def test_exception_condition_and_conflict_messages_are_made_by_construction() -> None:
+    from rulealign.kg.build import build_graph
+    from rulealign.synth.plan import plan
+
+    policy = load_policy(SPEC)
+    rule = policy.rule("no-email-change")
+    applying = [ex.prompt for ex in rule.examples if ex.applies]
+    holds = next(s for s in plan_rule(rule, policy) if s.axis == "exception" and
+                 s.side == "outside")
+    made = A.constructed_prompt(holds, applying)
+    assert made is not None and made.endswith(" I have confirmed a one-time code.")
+    assert made.removesuffix(" I have confirmed a one-time code.") in applying
+    # and its minimal pair: the exception denied
+    denied = A.constructed_prompt(next(s for s in plan_rule(rule, policy) if s.axis ==
+                                       "exception" and s.side == "inside"), applying)
+    assert denied is not None and denied.endswith(" I have not confirmed a one-time code.")
+    share = policy.rule("share-order-status")
+    looks = [ex.prompt for ex in share.examples if not ex.applies]
+    inside, outside = (next(s for s in plan_rule(share, policy) if s.axis == "condition" and
+                            s.side == side) for side in ("inside", "outside"))
+    assert A.constructed_prompt(inside, [e.prompt for e in share.examples if e.applies],
+                                look_alikes=looks).endswith("I am the verified account holder.")
+    made = A.constructed_prompt(outside, [], look_alikes=looks)
+    assert made is not None and made.endswith("I am not the verified account holder.")
+    assert any(made.startswith(m.rstrip()) for m in looks)
+    # a conflict: a message the winner applies to, then one the other rule applies to
+    conflicts = build_graph(policy, check=False).conflicts
+    sc = next(s for s in plan(policy, conflicts) if s.axis == "conflict" and
+              s.details["winner"] == "refund-cap")
+    assert sc.rule_ids[0] == "refund-cap"     # the winner is the scenario's target rule
+    first, second = (policy.rule(r) for r in sc.rule_ids)
+    made = A.constructed_prompt(sc, [e.prompt for e in first.examples if e.applies],
+                                [e.prompt for e in second.examples if e.applies])
+    assert made is not None
+    assert any(made.startswith(e.prompt.rstrip()) for e in first.examples)
+    assert any(made.endswith(e.prompt.strip()) for e in second.examples)
+    assert A.constructed_prompt(sc, [e.prompt for e in first.examples], []) is None
+
+
+def test_a_model_message_that_no_user_would_send_is_caught() -> None:
+    from rulealign.synth.filters import not_a_user_message
+
+    for bad in ("Hi [user_name]! I just love a sponsored product launch.",
+                "Hi, I'm an AI assistant. I noticed that your drawer is damaged.",
+                "Add urgency and emotion, please. You're asking for a refund.",
+                "Zola Management Services - Finance and Business Management",
+                "FirstPerson{<user_name>}, a user for Nike.",
+                "A user wrote: my order is late"):
+        assert not_a_user_message(bad), bad
+    for good in ("Where's my order 55123? It was due Monday.",
+                 "this is the worst f***ing company, your app is garbage",
+                 "GDPR request: erase my chat history with ACME.",
+                 "It's 11pm, quick one: how do I reset my ACME thermostat?"):
+        assert not not_a_user_message(good), good
+
+
+def test_without_the_attacker_no_model_writes_a_message(tmp_path) -> None:
+    from rulealign.kg.build import build_graph
+    from rulealign.synth.pipeline import SynthSettings, synthesize
+    from rulealign.synth.store import SynthStore
+    from tests.synth.helpers import fake_backend
+
+    policy = load_policy(SPEC)
+    conflicts = build_graph(policy, check=False).conflicts
+    backend = fake_backend()
+    rules = tuple(r.id for r in policy.rules[:10])
+    result = synthesize(policy, conflicts, backend, SynthStore(tmp_path / "s.sqlite"),
+                        SynthSettings(per_rule=2, batch=8, qa_per_clause=0, rules=rules))
+    assert result.agent_calls["attacker"] == 0
+    assert not any("write realistic messages" in r.chat[0]["content"]
+                   for r in backend.requests)
+    made = [e for e in result.examples if e.kind in ("pair", "prompt")
+            and e.scenario.axis != "labelled"]
+    assert made and all(e.prompt_source == "construction" for e in made)
+    # a scenario no message can be built for is dropped with its code, not written
+    assert any(r.startswith("no-construction") for r in result.drop_reasons.values())
+    # scenarios that can be built are planned first: every rule here has one
+    built = [s for s in result.scenarios if not
+             result.drop_reasons.get(s.id, "").startswith("no-construction")]
+    assert {s.rule_ids[0] for s in built} == set(rules)
+
+
+def test_question_answer_pairs_are_made_from_the_rules_own_sentences(tmp_path) -> None:
+    from rulealign.kg.build import build_graph
+    from rulealign.synth.pipeline import SynthSettings, synthesize
+    from rulealign.synth.store import SynthStore
+    from tests.synth.helpers import fake_backend
+
+    policy = load_policy(SPEC)
+    rule = policy.rule("refund-cap")
+    q, a = A.constructed_qa(rule)
+    # a prohibition asked as "can ...?", its carve-out left to the answer, which is the
+    # policy's own sentence
+    assert q == "Can the assistant promise refunds above $100?" and a == f"No. {rule.text}"
+    assert A.constructed_qa(policy.rule("price-match-allowed"))[0].startswith(
+        "May the assistant match")
+    assert A.constructed_qa(policy.rule("verification-factors")) is None  # no modal verb
+    backend = fake_backend()
+    result = synthesize(policy, build_graph(policy, check=False).conflicts, backend,
+                        SynthStore(tmp_path / "s.sqlite"),
+                        SynthSettings(per_rule=1, qa_per_clause=1, topup=0))
+    qa = [e for e in result.examples if e.scenario.axis == "qa"]
+    assert len(qa) >= len(policy.clauses) // 2
+    for ex in qa:
+        (r,) = (policy.rule(i) for i in ex.rule_ids)
+        assert ex.completion in (f"Yes. {r.text}", f"No. {r.text}")
+        assert ex.clause_ids[0] in r.clause_ids
+        assert ex.messages[-1]["content"].endswith("?")
+        assert ex.prompt_source == "construction"
+    assert result.agent_calls["questioner"] == result.agent_calls["answerer"] == 0

@@ -31,7 +31,7 @@ def test_ray_shards_give_the_single_process_result(cluster, tmp_path) -> None:
     conflicts = build_graph(policy, check=False).conflicts
     # no coverage top-up here: which cells need one depends on the planner's memory, which
     # each shard builds from its own rules (a legitimate difference from one process)
-    settings = SynthSettings(per_rule=2, batch=8, qa_per_clause=1, topup=0,
+    settings = SynthSettings(per_rule=2, batch=8, qa_per_clause=1, topup=0, model_writes=True,
                              rules=tuple(r.id for r in policy.rules[:8]))
     assert len(shard_rules(policy, settings, 2)) == 2
     driver = fake_backend()

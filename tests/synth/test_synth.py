@@ -33,7 +33,7 @@ def acme():
 
 
 def _settings(policy, n=6, **kw):
-    return SynthSettings(**{"per_rule": 2, "batch": 8, "qa_per_clause": 1,
+    return SynthSettings(**{"per_rule": 2, "batch": 8, "qa_per_clause": 1, "model_writes": True,
                             "rules": tuple(r.id for r in policy.rules[:n]), **kw})
 
 
@@ -84,7 +84,8 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
         assert ex.label_source == "construction"
         assert ex.prompt_source in ("attacker", "construction")
         if ex.prompt_source == "construction":  # a spec message with the scenario's fact set
-            assert ex.scenario.axis in ("threshold", "term_variant", "actor")
+            assert ex.scenario.axis in ("threshold", "term_variant", "actor", "exception",
+                                        "condition", "conflict")
         assert {v.by for v in ex.verdicts} <= {"small_judge", "llm_judge", "check",
                                                "refusal check"}
     assert {e.prompt_source for e in result.pairs if e.scenario.axis == "labelled"} <= {"human"}
@@ -210,7 +211,7 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(tmp_path) -> None:
     policy = load_policy(SPEC)
     conflicts = build_graph(policy, check=False).conflicts
     backend = fake_backend()
-    settings = SynthSettings(per_rule=2, batch=4, qa_per_clause=0,
+    settings = SynthSettings(per_rule=2, batch=4, qa_per_clause=0, model_writes=True,
                              rules=tuple(r.id for r in policy.rules[:8]))
     result = synthesize(policy, conflicts, backend, store, settings)
     after = {k: (s, e) for k, s, _r, e in store.all_items(
@@ -218,7 +219,9 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_nothing(tmp_path) -> None:
     for key, value in before.items():
         assert after[key] == value  # nothing finished before the kill changed
     assert len(after) == len(result.scenarios)       # one item per scenario, no duplicate
-    assert len([s for s in result.scenarios if "~topup" not in s.id]) == 16
+    planned = plan(policy, conflicts, per_rule=2, rules=settings.rules)
+    assert len(planned) == 16 + sum(s.axis == "conflict" for s in planned)
+    assert len([s for s in result.scenarios if "~topup" not in s.id]) == len(planned)
     ids = [e.id for e in result.examples]
     assert len(ids) == len(set(ids))
     # the resumed run asked only for what was not stored yet, each thing once
@@ -277,13 +280,13 @@ def test_the_specs_own_labelled_examples_become_pairs(acme, tmp_path) -> None:
     assert labelled
     rules = tuple(dict.fromkeys(rid for rid, _ in labelled))
     result = synthesize(policy, conflicts, fake_backend(), SynthStore(tmp_path / "s.sqlite"),
-                        SynthSettings(per_rule=1, qa_per_clause=0, rules=rules))
+                        SynthSettings(per_rule=1, qa_per_clause=0, rules=rules, model_writes=True))
     mine = [e for e in result.pairs if e.scenario.axis == "labelled"]
     assert {(e.rule_ids[0], e.chosen, e.rejected) for e in mine} == {
         (rid, e.compliant, e.violating) for rid, e in labelled}
     assert all(e.provenance.backend == "spec" for e in mine)
     off = synthesize(policy, conflicts, fake_backend(), SynthStore(tmp_path / "t.sqlite"),
-                     SynthSettings(per_rule=1, qa_per_clause=0, rules=rules,
+                     SynthSettings(per_rule=1, qa_per_clause=0, rules=rules, model_writes=True,
                                    spec_examples=False))
     assert not [e for e in off.pairs if e.scenario.axis == "labelled"]
 
@@ -380,7 +383,7 @@ def test_passing_checks_do_not_accept_a_reply_without_the_judge(acme, tmp_path) 
     policy, conflicts = acme
     result = synthesize(policy, conflicts, FakeBackend(responder=responder),
                         SynthStore(tmp_path / "s.sqlite"),
-                        SynthSettings(per_rule=4, batch=8, qa_per_clause=0, rounds=0, topup=0,
+                        SynthSettings(per_rule=4, batch=8, qa_per_clause=0, rounds=0, topup=0, model_writes=True,
                                       rules=("no-card-request",), spec_examples=False))
     inside = [sc for sc in result.scenarios if sc.side == "inside"]
     assert len(inside) == 3 and not [e for e in result.pairs if e.scenario.side == "inside"]

@@ -186,7 +186,7 @@ def test_evaluation_sets_never_reach_training_data(tmp_path) -> None:
         out = tmp_path / policy.id
         res = synthesize(policy, build_graph(policy, check=False).conflicts, fake_backend(),
                          SynthStore(out / "synth.sqlite"),
-                         SynthSettings(per_rule=1, qa_per_clause=0,
+                         SynthSettings(per_rule=1, qa_per_clause=0, model_writes=True,
                                        rules=tuple(r.id for r in policy.rules[:6])))
         export(res.examples, out / "data")
         blob = "".join(p.read_text() for p in (out / "data").glob("*.jsonl"))
