@@ -151,7 +151,9 @@ def main() -> None:
     c = out["coverage"]
     print(f"  coverage                {c['rules_with_pairs']}/{c['rules']} rules with pairs, "
           f"{c['empty_cells']} empty cells, conflicts {c['conflicts_covered']}/{c['conflicts']}")
-    path = ROOT / "bench" / "results" / "synth.json"
+    stem = Path(args.spec).name.split(".")[0]
+    path = ROOT / "bench" / "results" / ("synth.json" if stem == "acme-support" else
+                                         f"synth-{stem}.json")
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 

@@ -52,18 +52,21 @@ class Agent:
 ATTACKER = Agent("attacker", "attacker-v3", UserTurn)
 #: The reply writers continue an opening that fixes the reply's stance (free text, cut
 #: at the first line break and trimmed to whole sentences).
-COMPLIER = Agent("complier", "complier-v2", None)
-VIOLATOR = Agent("violator", "violator-v2", None)
+COMPLIER = Agent("complier", "complier-v3", None)
+VIOLATOR = Agent("violator", "violator-v3", None)
 # the LLM judge stage of the one verdict procedure (rulealign.verdict), as the synth's agent
 VERIFIER = Agent("verifier", "verifier-v4", Judgement)
 QUESTIONER = Agent("questioner", "questioner-v1", Question)
 ANSWERER = Agent("answerer", "answerer-v2", Answer)
 #: Not a model: the user messages made by :func:`constructed_prompt` (its version is part
 #: of every stored key, so a changed construction rebuilds what it made).
-CONSTRUCTOR = Agent("constructor", "constructed-v6", UserTurn)
+CONSTRUCTOR = Agent("constructor", "constructed-v7", UserTurn)
 AGENTS = (ATTACKER, COMPLIER, VIOLATOR, VERIFIER, QUESTIONER, ANSWERER, CONSTRUCTOR)
-#: Tokens a reply writer adds to its opening (one or two sentences).
-CONTINUATION_TOKENS = 48
+#: Sentences of the model's continuation a reply keeps after its opening, and the tokens
+#: it may write. One: read by hand on ACME (2026-12-07), the 135M model's first sentence is
+#: often on point and its second mostly drifts ("...your trip to the alien planet").
+REPLY_SENTENCES = 1
+CONTINUATION_TOKENS = 40
 
 #: Strategies the attacker is told to use; the planner's memory ranks them by how often
 #: they produced accepted cases before.
@@ -240,7 +243,10 @@ def constructed_prompt(scenario: Scenario, demos: Sequence[str],
       look-alike the rule does not govern (``look_alikes``, from the same author), then
       the condition denied;
     * conflict: the message, then one the other rule applies to (``other_demos``): both
-      rules are in play in one message.
+      rules are in play in one message;
+    * benign: two of the rule's look-alike messages (outside a prohibition) or two of its
+      messages (inside a permission) in one: neither falls under the prohibition, both
+      are what the permission allows.
 
     ``None`` otherwise (the attacker writes it), or where no demo fits."""
     if scenario.axis == "actor" and scenario.side == "inside" and demos:
@@ -269,6 +275,14 @@ def constructed_prompt(scenario: Scenario, demos: Sequence[str],
         second = other_demos[salt(scenario.id, "other") % len(other_demos)].strip()
         joiner = JOINERS[salt(scenario.id, "join") % len(JOINERS)]
         return then(first, f"{joiner} {second}")
+    if scenario.axis == "benign":  # two of the rule's messages of the same side in one
+        pool = list(dict.fromkeys(look_alikes if scenario.side == "outside" else demos))
+        if len(pool) < 2:
+            return None
+        i = salt(scenario.id) % len(pool)
+        j = (i + 1 + salt(scenario.id, "second") % (len(pool) - 1)) % len(pool)
+        joiner = JOINERS[salt(scenario.id, "join") % len(JOINERS)]
+        return then(pool[i], f"{joiner} {pool[j].strip()}")
     if scenario.axis == "term_variant":
         variant = str(scenario.details.get("variant") or "")
         names = sorted(scenario.details.get("names") or (), key=len, reverse=True)

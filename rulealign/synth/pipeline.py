@@ -359,7 +359,8 @@ class _Run:
                                 seed=self.s.seed + round_no)
                 for k, st in todo.items():
                     outcome, value, _ = got[keys[k]]
-                    st[side] = A.compose(starts[k], value) if outcome == "ok" else None
+                    st[side] = A.compose(starts[k], value, A.REPLY_SENTENCES) \
+                        if outcome == "ok" else None
                     st[f"{side}_note"] = drop("reply-failed", f"{agent.name} {outcome}")
                     if round_no:
                         st["rounds"] = round_no

@@ -326,3 +326,17 @@ def test_question_answer_pairs_are_made_from_the_rules_own_sentences(tmp_path) -
         assert ex.messages[-1]["content"].endswith("?")
         assert ex.prompt_source == "construction"
     assert result.agent_calls["questioner"] == result.agent_calls["answerer"] == 0
+
+
+def test_benign_look_alikes_are_two_of_the_rules_own_look_alikes_in_one() -> None:
+    policy = load_policy(SPEC)
+    rule = policy.rule("no-card-request")
+    looks = [ex.prompt for ex in rule.examples if not ex.applies]
+    sc = next(s for s in plan_rule(rule, policy) if s.axis == "benign")
+    assert sc.side == "outside"
+    made = A.constructed_prompt(sc, [], look_alikes=looks)
+    assert made is not None
+    first = next(m for m in looks if made.startswith(m.rstrip()))
+    assert any(made.endswith(m.strip()) for m in looks if m != first)
+    assert any(f" {j} " in made for j in A.JOINERS)
+    assert A.constructed_prompt(sc, [], look_alikes=looks[:1]) is None
