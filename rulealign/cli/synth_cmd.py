@@ -171,7 +171,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     if made:
         by_axis = Counter(e.scenario.axis for e in made)
         tried = Counter(s.axis for s in result.scenarios)
-        print(f"written by the model: {len(made)} pairs, "
+        print(f"synthesized (not the spec's own): {len(made)} pairs, "
               f"{len(made) / max(result.seconds / 60, 1e-9):.1f}/min (engine start included); "
               "accepted/planned by axis: " + ", ".join(
                   f"{a} {by_axis.get(a, 0)}/{n}" for a, n in sorted(tried.items())))

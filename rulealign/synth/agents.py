@@ -249,40 +249,32 @@ def constructed_prompt(scenario: Scenario, demos: Sequence[str],
       are what the permission allows.
 
     ``None`` otherwise (the attacker writes it), or where no demo fits."""
+    def pick(pool: Sequence[str], *key: str) -> str:  # a seeded choice per scenario
+        return pool[salt(scenario.id, *key) % len(pool)]
+
     if scenario.axis == "actor" and scenario.side == "inside" and demos:
-        demo = demos[salt(scenario.id) % len(demos)].rstrip()
-        claim = AUTHORITY_CLAIMS[salt(scenario.id, "claim") % len(AUTHORITY_CLAIMS)]
-        return then(demo, claim)
+        return then(pick(demos), pick(AUTHORITY_CLAIMS, "claim"))
     if scenario.axis == "exception":  # holds (outside) or, said plainly, does not
         fact = as_fact(str(scenario.details.get("exception") or ""),
                        negate=scenario.side == "inside")
-        if fact is None or not demos:
-            return None
-        demo = demos[salt(scenario.id) % len(demos)].rstrip()
-        return then(demo, fact)
+        return then(pick(demos), fact) if fact is not None and demos else None
     if scenario.axis == "condition":
         inside = scenario.side == "inside"
         fact = as_fact(str(scenario.details.get("condition") or ""), negate=not inside)
         pool = demos if inside else look_alikes
-        if fact is None or not pool:
-            return None
-        demo = pool[salt(scenario.id) % len(pool)].rstrip()
-        return then(demo, fact)
+        return then(pick(pool), fact) if fact is not None and pool else None
     if scenario.axis == "conflict":
         if not demos or not other_demos:
             return None
-        first = demos[salt(scenario.id) % len(demos)].rstrip()
-        second = other_demos[salt(scenario.id, "other") % len(other_demos)].strip()
-        joiner = JOINERS[salt(scenario.id, "join") % len(JOINERS)]
-        return then(first, f"{joiner} {second}")
+        second = pick(other_demos, "other").strip()
+        return then(pick(demos), f"{pick(JOINERS, 'join')} {second}")
     if scenario.axis == "benign":  # two of the rule's messages of the same side in one
         pool = list(dict.fromkeys(look_alikes if scenario.side == "outside" else demos))
         if len(pool) < 2:
             return None
         i = salt(scenario.id) % len(pool)
-        j = (i + 1 + salt(scenario.id, "second") % (len(pool) - 1)) % len(pool)
-        joiner = JOINERS[salt(scenario.id, "join") % len(JOINERS)]
-        return then(pool[i], f"{joiner} {pool[j].strip()}")
+        second = pool[(i + 1 + salt(scenario.id, "second") % (len(pool) - 1)) % len(pool)]
+        return then(pool[i], f"{pick(JOINERS, 'join')} {second.strip()}")
     if scenario.axis == "term_variant":
         variant = str(scenario.details.get("variant") or "")
         names = sorted(scenario.details.get("names") or (), key=len, reverse=True)
@@ -375,9 +367,9 @@ def constructed_qa(rule: Rule) -> tuple[str, str] | None:
     model): "Employees must not accept gifts worth more than $100." -> "Can employees
     accept gifts worth more than $100?"; "Customers may return unopened items within 30
     days of delivery." -> "May customers return ...?" The answer is "Yes." or "No.", then
-    the rule's sentence as the policy words it: faithful by construction. A prohibition is asked as "can ...?"
-    (the answer says no), without its carve-out (the answer gives it). ``None`` where the
-    sentence has no modal verb after a subject."""
+    the rule's sentence as the policy words it: faithful by construction. A prohibition is
+    asked as "can ...?" (the answer says no), without its carve-out (the answer gives it).
+    ``None`` where the sentence has no modal verb after a subject."""
     sentences = [x for x in re.split(r"(?<=[.!?])\s+", " ".join(rule.text.split())) if x]
     for sentence in sentences:
         m = _MODAL.search(sentence)

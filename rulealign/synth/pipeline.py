@@ -133,6 +133,7 @@ class _Run:
                           else None)
         self.topic = Topic()
         self.terms = policy.index()["terms"]
+        self._split_examples: dict[str, list[tuple[str, bool, str]]] = {}
 
     # -- one agent over many inputs, through the store ---------------------------------------
     def call(self, agent: A.Agent, items: Sequence[tuple[str, str, Chat]], *,
@@ -206,11 +207,18 @@ class _Run:
         rules = self.rules_of(sc)
         if which >= len(rules):
             return []
-        rule = rules[which]
         split = split_of(sc.id, self.s.heldout)
-        return [ex.prompt for n, ex in enumerate(rule.examples)
-                if split_of(labelled_sid(rule, n), self.s.heldout) == split
-                and (applying is None or ex.applies == applying)]
+        return [prompt for prompt, applies, where in self._examples(rules[which])
+                if where == split and (applying is None or applies == applying)]
+
+    def _examples(self, rule: Rule) -> list[tuple[str, bool, str]]:
+        """(prompt, applies, split) of each labelled example of ``rule``, worked out once
+        per rule (a split hashes the rule's content)."""
+        if rule.id not in self._split_examples:
+            self._split_examples[rule.id] = [
+                (ex.prompt, ex.applies, split_of(labelled_sid(rule, n), self.s.heldout))
+                for n, ex in enumerate(rule.examples)]
+        return self._split_examples[rule.id]
 
     def constructed(self, sc: Scenario) -> str | None:
         """The scenario's user message by construction from the spec's own messages, if one

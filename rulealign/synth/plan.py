@@ -149,15 +149,13 @@ def plan(policy: Policy, conflicts: Sequence[Conflict] = (), *, per_rule: int | 
         if wanted is not None and rule.id not in wanted:
             continue
         mine = plan_rule(rule, policy, conflicts)
-        mine.sort(key=lambda s: (prefer is not None and not prefer(s),
-                                 AXIS_ORDER.index(s.axis), s.side != "inside"))
-        if per_rule:
-            if prefer is not None:  # the cap counts what can be built; the rest is planned
-                #                     (and reported empty, with its reason) at no cost
-                able = [s for s in mine if prefer(s)]
-                kept = able[:per_rule] + [s for s in mine if s not in able]
-            else:
-                kept = mine[:per_rule]
-            mine = kept + [s for s in mine if s.axis == "conflict" and s not in kept]
+        able = {s.id for s in mine if prefer is None or prefer(s)}
+        mine.sort(key=lambda s: (s.id not in able, AXIS_ORDER.index(s.axis),
+                                 s.side != "inside"))
+        if per_rule:  # the cap counts what can be built (everything, without ``prefer``);
+            #           the rest is planned and reported empty, with its reason, at no cost
+            over = {s.id for s in [s for s in mine if s.id in able][per_rule:]}
+            mine = [s for s in mine if s.id not in over] + \
+                [s for s in mine if s.id in over and s.axis == "conflict"]
         scenarios.extend(mine)
     return scenarios
