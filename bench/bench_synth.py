@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--model-writes", action="store_true",
                     help="let the model write messages that cannot be built (as --model-writes)")
+    ap.add_argument("--model-replies", action="store_true",
+                    help="the model writes every reply (as --model-replies)")
     ap.add_argument("--judge", default="policy", choices=("policy", "llm"),
                     help="the policy's small judge (as 'rulealign run') or the generating model")
     args = ap.parse_args()
@@ -75,6 +77,7 @@ def main() -> None:
                                            batch=args.batch, qa_per_clause=1,
                                            topup=args.topup, judge=judge,
                                            model_writes=args.model_writes,
+                                           model_replies=args.model_replies,
                                            spec_examples=False))
             stats = backend.stats
         finally:

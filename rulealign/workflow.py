@@ -62,6 +62,8 @@ class RunSettings:
     #: the model writes user messages where none can be built from the spec's (see
     #: SynthSettings.model_writes: off for the 135M default, whose messages are rarely usable)
     model_writes: bool = False
+    #: the model writes every reply (SynthSettings.model_replies)
+    model_replies: bool = False
     # training
     train: bool = True
     # measured on held-out human pairs (bench/bench_recipe.py; see train/recipe.py)
@@ -330,7 +332,7 @@ def _synth(policy: Any, conflicts: Any, engine: Any, out: Path, s: RunSettings,
     key = _hash([policy_key, engine.model_hash, judge.meta["key"],
                  {a.name: a.version for a in AGENTS},
                  s.part("per_rule", "rounds", "qa_per_clause", "heldout", "seed", "rules",
-                        "batch", "topup", "model_writes")])
+                        "batch", "topup", "model_writes", "model_replies")])
     if man.fresh("synth", key, data / "prompts.heldout.jsonl", out / "synth" / "coverage.json"):
         say(f"synth: reused ({man.stage('synth').get('summary', '')})")
         return data
@@ -338,7 +340,7 @@ def _synth(policy: Any, conflicts: Any, engine: Any, out: Path, s: RunSettings,
     settings = SynthSettings(per_rule=s.per_rule, rounds=s.rounds, seed=s.seed,
                              qa_per_clause=s.qa_per_clause, heldout=s.heldout, rules=s.rules,
                              batch=s.batch, topup=s.topup, judge=judge,
-                             model_writes=s.model_writes)
+                             model_writes=s.model_writes, model_replies=s.model_replies)
     res = synthesize(policy, conflicts, engine, SynthStore(out / "synth" / "synth.sqlite"),
                      settings, progress=print_progress)
     counts, _cov = write_stage(policy, conflicts, res, out / "synth")

@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-writes", action="store_true",
                    help="let the model write a user message where none can be built from the "
                         "spec's example messages (worth it with a capable --model)")
+    p.add_argument("--model-replies", action="store_true",
+                   help="let the model write every reply, even where the spec's own replies "
+                        "to the message a built one was made from keep their labels")
     p.add_argument("--heldout", type=float, default=0.3,
                    help="share of scenarios held out for the audit (default 0.3)")
     p.add_argument("--rules", default=None, help="only these rule ids (comma-separated)")
@@ -66,7 +69,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     settings = RunSettings(
         backend=args.backend, model=args.model, seed=args.seed,
         per_rule=args.per_rule or None, rounds=args.rounds, qa_per_clause=args.qa_per_clause,
-        topup=args.topup, model_writes=args.model_writes,
+        topup=args.topup, model_writes=args.model_writes, model_replies=args.model_replies,
         heldout=args.heldout, rules=tuple(args.rules.split(",")) if args.rules else None,
         train=not args.no_train, method=args.method, sft_steps=args.sft_steps,
         pref_steps=args.pref_steps, pref_lr=args.pref_lr, sft_weight=args.sft_weight,

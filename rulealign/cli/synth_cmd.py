@@ -43,6 +43,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-writes", action="store_true",
                    help="let the model write a user message where none can be built from the "
                         "spec's example messages (worth it with a capable --model)")
+    p.add_argument("--model-replies", action="store_true",
+                   help="let the model write every reply, even where the spec's own replies "
+                        "to the message a built one was made from keep their labels")
     p.add_argument("--topup", type=int, default=1,
                    help="coverage top-up rounds: one more scenario for every rule x axis cell "
                         "still without an accepted pair (default 1)")
@@ -97,7 +100,8 @@ def _synth(args: argparse.Namespace, out: Path, per_rule: int | None,
     settings = SynthSettings(per_rule=per_rule, rounds=args.rounds, seed=args.seed,
                              qa_per_clause=qa, rules=rules, topup=args.topup,
                              heldout=getattr(args, "heldout", 0.2), judge=judge,
-                             model_writes=args.model_writes)
+                             model_writes=args.model_writes,
+                             model_replies=args.model_replies)
     if getattr(args, "ray", None):
         import functools
 

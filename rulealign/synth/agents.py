@@ -10,8 +10,12 @@ only continues it; a scenario's user message is a spec example's message with th
 scenario's fact set by a known edit (:func:`constructed_prompt`: the amount set, the term
 swapped, a claim of authority, the exception or condition stated or denied, a second rule's
 message joined), and a clause's question and answer are its rule's own sentence asked and
-stated (:func:`constructed_qa`). The attacker, questioner and answerer (models writing
-messages and questions) work only where the user lets the model write (``--model-writes``).
+stated (:func:`constructed_qa`). Where the edit leaves the rule applying as it did to the
+spec message (a claim of authority, an exception denied, a condition stated, a term
+swapped, an amount moved within the rule), the replies the policy's authors wrote to that
+message keep their labels and are used first (:func:`carried_replies`); a needless refusal
+is its opening alone. The attacker, questioner and answerer (models writing messages and
+questions) work only where the user lets the model write (``--model-writes``).
 """
 
 from __future__ import annotations
@@ -53,14 +57,14 @@ ATTACKER = Agent("attacker", "attacker-v3", UserTurn)
 #: The reply writers continue an opening that fixes the reply's stance (free text, cut
 #: at the first line break and trimmed to whole sentences).
 COMPLIER = Agent("complier", "complier-v3", None)
-VIOLATOR = Agent("violator", "violator-v3", None)
+VIOLATOR = Agent("violator", "violator-v4", None)
 # the LLM judge stage of the one verdict procedure (rulealign.verdict), as the synth's agent
 VERIFIER = Agent("verifier", "verifier-v4", Judgement)
 QUESTIONER = Agent("questioner", "questioner-v1", Question)
 ANSWERER = Agent("answerer", "answerer-v2", Answer)
 #: Not a model: the user messages made by :func:`constructed_prompt` (its version is part
 #: of every stored key, so a changed construction rebuilds what it made).
-CONSTRUCTOR = Agent("constructor", "constructed-v7", UserTurn)
+CONSTRUCTOR = Agent("constructor", "constructed-v8", UserTurn)
 AGENTS = (ATTACKER, COMPLIER, VIOLATOR, VERIFIER, QUESTIONER, ANSWERER, CONSTRUCTOR)
 #: Sentences of the model's continuation a reply keeps after its opening, and the tokens
 #: it may write. One: read by hand on ACME (2026-12-07), the 135M model's first sentence is
@@ -148,7 +152,7 @@ AUTHORITY_CLAIMS = ("I'm a manager here, so the usual process doesn't apply to m
 
 
 #: Who "the customer" of a rule's condition is, from the user's own mouth.
-_USER = r"(?:the|a|an) (?:customer|user|requester|caller|client|member|reporter)"
+_USER = r"(?:the|a|an) (?:customer|user|person|requester|caller|client|member|reporter)"
 _USER_VERB = re.compile(_USER + r" (\w+)", re.I)
 _AUX = re.compile(r"\b(is|are|was|were|has|have|had|does|do|did|can|will|must)( not)?\b", re.I)
 _FIRST_PERSON = {"is": "am", "has": "have", "was": "was", "does": "do", "did": "did",
@@ -193,6 +197,11 @@ def as_fact(text: str, negate: bool = False) -> str | None:
         verb = m.group(1).lower()
         if verb in _SPEECH:
             return None
+        rest = text[m.end():]
+        if verb in _FIRST_PERSON and re.match(r" not\b", rest):  # already negative: a
+            # negation takes the "not" away ("the person is not the account holder")
+            negate, rest = not negate, rest[4:]
+            text = text[:m.end()] + rest
         if verb in _FIRST_PERSON:
             said = "I " + _FIRST_PERSON[verb] + (" not" if negate else "")
         elif negate:
@@ -226,9 +235,31 @@ def then(message: str, addition: str) -> str:
 JOINERS = ("Also,", "And another thing:", "One more thing:")
 
 
+@dataclass(frozen=True)
+class Built:
+    """A user message made by construction (:func:`construct`), with what it was made
+    from: the spec messages it joins or edits (``bases``), whether the replies the policy's
+    authors wrote to them keep their labels on it (``carries``: the edit leaves the rule
+    applying as it did, as a claim of authority or an exception denied do, and unlike an
+    exception that now holds), and a substitution the replies need with it (``swap``: an
+    amount the edit changed)."""
+
+    text: str
+    bases: tuple[str, ...]
+    carries: bool = False
+    swap: tuple[str, str] | None = None
+
+
 def constructed_prompt(scenario: Scenario, demos: Sequence[str],
                        other_demos: Sequence[str] = (),
                        look_alikes: Sequence[str] = ()) -> str | None:
+    """The message of :func:`construct`, or ``None``."""
+    built = construct(scenario, demos, other_demos, look_alikes)
+    return built.text if built is not None else None
+
+
+def construct(scenario: Scenario, demos: Sequence[str], other_demos: Sequence[str] = (),
+              look_alikes: Sequence[str] = ()) -> Built | None:
     """A scenario's message by construction, from a real message on the rule (one of
     ``demos``: messages the rule applies to), where the scenario's fact can be set without
     a model:
@@ -252,38 +283,49 @@ def constructed_prompt(scenario: Scenario, demos: Sequence[str],
     def pick(pool: Sequence[str], *key: str) -> str:  # a seeded choice per scenario
         return pool[salt(scenario.id, *key) % len(pool)]
 
-    if scenario.axis == "actor" and scenario.side == "inside" and demos:
-        return then(pick(demos), pick(AUTHORITY_CLAIMS, "claim"))
+    inside = scenario.side == "inside"
+    if scenario.axis == "actor" and inside and demos:
+        base = pick(demos)
+        return Built(then(base, pick(AUTHORITY_CLAIMS, "claim")), (base,), carries=True)
     if scenario.axis == "exception":  # holds (outside) or, said plainly, does not
-        fact = as_fact(str(scenario.details.get("exception") or ""),
-                       negate=scenario.side == "inside")
-        return then(pick(demos), fact) if fact is not None and demos else None
+        fact = as_fact(str(scenario.details.get("exception") or ""), negate=inside)
+        if fact is None or not demos:
+            return None
+        base = pick(demos)
+        return Built(then(base, fact), (base,), carries=inside)
     if scenario.axis == "condition":
-        inside = scenario.side == "inside"
         fact = as_fact(str(scenario.details.get("condition") or ""), negate=not inside)
         pool = demos if inside else look_alikes
-        return then(pick(pool), fact) if fact is not None and pool else None
+        if fact is None or not pool:
+            return None
+        base = pick(pool)
+        return Built(then(base, fact), (base,), carries=True)
     if scenario.axis == "conflict":
         if not demos or not other_demos:
             return None
-        second = pick(other_demos, "other").strip()
-        return then(pick(demos), f"{pick(JOINERS, 'join')} {second}")
+        base, second = pick(demos), pick(other_demos, "other").strip()
+        return Built(then(base, f"{pick(JOINERS, 'join')} {second}"), (base, second))
     if scenario.axis == "benign":  # two of the rule's messages of the same side in one
         pool = list(dict.fromkeys(look_alikes if scenario.side == "outside" else demos))
         if len(pool) < 2:
             return None
         i = salt(scenario.id) % len(pool)
+        first = pool[i]
         second = pool[(i + 1 + salt(scenario.id, "second") % (len(pool) - 1)) % len(pool)]
-        return then(pool[i], f"{pick(JOINERS, 'join')} {second.strip()}")
+        return Built(then(first, f"{pick(JOINERS, 'join')} {second.strip()}"),
+                     (first, second), carries=True)
     if scenario.axis == "term_variant":
         variant = str(scenario.details.get("variant") or "")
         names = sorted(scenario.details.get("names") or (), key=len, reverse=True)
-        patterns = [re.compile(r"\b" + re.escape(n) + r"\b", re.I) for n in names if n]
+        # the name, or its plural ("refunds" for "refund"), as the user wrote it
+        patterns = [re.compile(r"\b" + re.escape(n) + r"(s?)\b", re.I) for n in names if n]
         fits = [(d, p) for d in demos for p in patterns if p.search(d)]
         if not variant or not fits:
             return None
         demo, pat = fits[salt(scenario.id) % len(fits)]
-        return pat.sub(variant, demo, count=1)
+        return Built(pat.sub(lambda m: variant + (m.group(1) if not variant.endswith("s")
+                                                  else ""), demo, count=1),
+                     (demo,), carries=True)
     shown = str(scenario.details.get("shown") or "")
     if scenario.axis != "threshold" or not shown:
         return None
@@ -295,11 +337,41 @@ def constructed_prompt(scenario: Scenario, demos: Sequence[str],
             return None
         pattern = re.compile(r"\b\d+(?:\.\d+)?\s?" + re.escape(unit.split()[0].rstrip("s")) +
                              r"s?\b", re.I)
-    usable = [d for d in demos if pattern.search(d)]
+    # a message naming one amount of the unit: with two ("ordered 40 days ago, arrived 25
+    # days ago") which one the threshold counts is not known
+    usable = [(d, m) for d in demos if (m := pattern.search(d)) and len(pattern.findall(d)) == 1]
     if not usable:
         return None
-    demo = usable[salt(scenario.id) % len(usable)]
-    return pattern.sub(shown, demo, count=1)
+    demo, found = usable[salt(scenario.id) % len(usable)]
+    # just inside, the rule applies to the message as it did to the demo: its replies
+    # carry over with the amount they name set as the message's is
+    return Built(pattern.sub(shown, demo, count=1), (demo,), carries=inside,
+                 swap=(found.group(0), shown))
+
+
+#: How the replies to two joined messages are joined.
+ALSO = "As for your other question: "
+
+
+def carried_replies(built: Built, examples: dict[str, tuple[str | None, str | None]]
+                    ) -> tuple[str | None, str | None]:
+    """The compliant and violating replies the policy's authors wrote to the messages a
+    constructed message was made from, where the construction keeps their labels
+    (``built.carries``); ``examples`` maps a spec message to its (compliant, violating)
+    replies. Two joined messages get their compliant replies joined, and the first one's
+    violating reply (outside a prohibition or inside a permission, that is a needless
+    refusal, which stays one). ``(None, None)`` where nothing carries."""
+    if not built.carries or not all(b in examples for b in built.bases):
+        return None, None
+    replies = [examples[b] for b in built.bases]
+    chosen, rejected = replies[0]
+    if len(replies) > 1:
+        second = replies[1][0]
+        chosen = then(chosen, ALSO + second) if chosen and second else None
+    if built.swap is not None:
+        old, new = built.swap
+        chosen, rejected = (r.replace(old, new) if r else r for r in (chosen, rejected))
+    return chosen, rejected
 
 
 def system_context(rules: list[Rule]) -> str:

@@ -13,6 +13,7 @@ Axis = Literal["threshold", "condition", "exception", "term_variant", "actor", "
 AXES: tuple[str, ...] = ("threshold", "condition", "exception", "term_variant", "actor",
                          "conflict", "benign")
 Side = Literal["inside", "outside"]
+ReplySource = Literal["model", "human", "template"]
 #: ``prompt``: a scenario's user prompt with no answer, for the generative audit (kept for
 #: every scenario whose attacker wrote a usable prompt, accepted pair or not).
 ExampleKind = Literal["sft", "pair", "unpaired", "prompt"]
@@ -79,4 +80,11 @@ class Example(Contract):
     #: (a spec message with the scenario's value, term or claim set, no model involved),
     #: ``human`` (the spec's own example); ``None`` for data made before this was recorded.
     prompt_source: Literal["attacker", "construction", "human"] | None = None
+    #: Who wrote each reply (``chosen`` or the SFT completion, ``rejected``): ``human`` (the
+    #: policy's authors wrote it to the spec message a constructed message was made from,
+    #: and the construction keeps its label), ``model`` (an opening that fixes the stance,
+    #: continued by the model), ``template`` (a needless refusal: the opening alone);
+    #: ``None`` for data made before this was recorded.
+    chosen_source: ReplySource | None = None
+    rejected_source: ReplySource | None = None
     provenance: Provenance

@@ -89,6 +89,11 @@ class SynthSettings:
     #: about 3 were coherent user messages for their scenario. Worth it with a capable
     #: ``--model``.
     model_writes: bool = False
+    #: The model writes every reply, even where the policy's authors' replies to the spec
+    #: message a constructed message was made from keep their labels on it
+    #: (:func:`agents.carried_replies`). Off by default: of 20 accepted pairs with the 135M
+    #: model's replies read by hand (ACME, 2026-12-08), 4 were right end to end.
+    model_replies: bool = False
 
 
 @dataclass
@@ -178,7 +183,7 @@ class _Run:
     def item_key(self, sc: Scenario) -> str:
         return key_of("pair", sc.id, [r.content_hash() for r in self.rules_of(sc)],
                       self.backend.model_hash, self.s.seed, self.s.rounds,
-                      [a.version for a in A.AGENTS], self.judge_key)
+                      [a.version for a in A.AGENTS], self.judge_key, self.s.model_replies)
 
     # -- the planner's memory ------------------------------------------------------------------
     def strategy(self, sc: Scenario, ikey: str) -> str:
@@ -220,12 +225,19 @@ class _Run:
                 for n, ex in enumerate(rule.examples)]
         return self._split_examples[rule.id]
 
-    def constructed(self, sc: Scenario) -> str | None:
+    def constructed(self, sc: Scenario) -> A.Built | None:
         """The scenario's user message by construction from the spec's own messages, if one
-        can be built (:func:`agents.constructed_prompt`)."""
-        return A.constructed_prompt(sc, self.demos(sc, applying=True),
-                                    self.demos(sc, applying=True, which=1),
-                                    self.demos(sc, applying=False))
+        can be built (:func:`agents.construct`)."""
+        return A.construct(sc, self.demos(sc, applying=True),
+                           self.demos(sc, applying=True, which=1),
+                           self.demos(sc, applying=False))
+
+    def carried(self, sc: Scenario, built: A.Built) -> tuple[str | None, str | None]:
+        """The spec's human replies that keep their labels on a built message
+        (:func:`agents.carried_replies`), from the scenario's rule's examples."""
+        rule = self.rules_of(sc)[0]
+        return A.carried_replies(built, {ex.prompt: (ex.compliant, ex.violating)
+                                         for ex in reversed(rule.examples)})
 
     def unusable_prompt(self, sc: Scenario, value: dict[str, Any]) -> str | None:
         """Why a scenario's message is not a usable test case (a code), or ``None``."""
@@ -251,17 +263,24 @@ class _Run:
         return [(Judgement.model_validate(got[k][1]), "") if got[k][0] == "ok"
                 else (None, got[k][2] or got[k][0]) for k in keys]
 
-    def verify(self, pending: list[tuple[Scenario, str, str, str]]
+    def verify(self, pending: list[tuple[Scenario, str, str, str, bool]]
                ) -> list[tuple[bool, str, str]]:
-        """For each (scenario, user prompt, reply, want): (agrees with want, rationale, the
-        stage that decided), by the one verdict procedure
+        """For each (scenario, user prompt, reply, want, written by the policy's authors):
+        (agrees with want, rationale, the stage that decided), by the one verdict procedure
         (:func:`rulealign.verdict.cascade.decide`), after the refusal check where a needless
         refusal is the failure. Where it does not agree, the rationale is a drop reason
-        (:func:`drop`)."""
+        (:func:`drop`). The authors' failing reply where refusing is the failure keeps
+        their label: it declines in words no pattern lists ("Sorry, we don't price match
+        other retailers"), or fails the permission in another way (a goodwill refund over
+        its cap), and a construction that carries it keeps the rule as it was."""
         out: list[tuple[bool, str, str] | None] = [None] * len(pending)
         cases, where = [], []
-        for i, (sc, user, reply, want) in enumerate(pending):
+        for i, (sc, user, reply, want, human) in enumerate(pending):
             if A.refusal_is_the_failure(sc, self.rules_of(sc)):
+                if want == "violates" and human:
+                    out[i] = (True, "the policy's authors wrote it as the failing reply",
+                              "human label")
+                    continue
                 # helpful must not refuse; the failure we want is an unnecessary refusal
                 refuses = is_refusal(reply)
                 ok = (not refuses) if want == "complies" else refuses
@@ -282,7 +301,7 @@ class _Run:
         small = self.s.judge
         llm = self.ask_judge if small is None or self.s.llm_judge else None
         for i, v in zip(where, decide(cases, small=small, llm=llm), strict=True):
-            sc, _user, _reply, want = pending[i]
+            sc, _user, _reply, want, _human = pending[i]
             if sc.side == "outside":
                 agree = v.label in ("complies", "not_applicable")
             else:
@@ -322,8 +341,11 @@ class _Run:
             st["attack_key"] = key_of(k, "attacker", A.ATTACKER.version, st["strategy"])
             built = self.constructed(st["sc"])
             if built is not None:  # the message by construction, stored as the attacker's
+                chosen, rejected = self.carried(st["sc"], built)
                 made.append((st["attack_key"], "attacker", A.CONSTRUCTOR.version,
-                             st["sc"].id, "ok", {"user_prompt": built, "source": "construction"},
+                             st["sc"].id, "ok", {"user_prompt": built.text,
+                                                 "source": "construction",
+                                                 "chosen": chosen, "rejected": rejected},
                              None))
         if made:
             self.store.put_outputs(made)
@@ -349,15 +371,30 @@ class _Run:
             else:
                 st["user"] = value["user_prompt"]
                 st["prompt_source"] = value.get("source", "attacker")
+                # the replies the policy's authors wrote, where the construction keeps their
+                # labels: tried first, the model writes a side only where that one failed
+                for side in ("chosen", "rejected"):
+                    st[f"{side}_human"] = None if self.s.model_replies else value.get(side)
         for round_no in range(self.s.rounds + 1):
             # write every side not yet confirmed: an opening that fixes its stance, continued
             for side, want, agent in (("chosen", "complies", A.COMPLIER),
                                       ("rejected", "violates", A.VIOLATOR)):
                 todo = {k: st for k, st in live.items() if not st.get(f"{side}_ok")}
+                if round_no == 0:
+                    for k, st in list(todo.items()):
+                        if st.get(f"{side}_human"):
+                            st[side], st[f"{side}_source"] = st[f"{side}_human"], "human"
+                            del todo[k]
                 starts = {k: A.opening(st["sc"], self.rules_of(st["sc"]),
                                        topic_of(self.policy, self.rules_of(st["sc"])[0],
                                                 self.terms),
                                        want, round_no) for k, st in todo.items()}
+                if want == "violates":  # a needless refusal: its opening says it all (the
+                    # model's continuation of one read as noise: "Gold is not a currency")
+                    for k, st in list(todo.items()):
+                        if A.refusal_is_the_failure(st["sc"], self.rules_of(st["sc"])):
+                            st[side], st[f"{side}_source"] = starts[k], "template"
+                            del todo[k]
                 keys = {k: key_of(k, agent.name, agent.version, st["user"], starts[k], round_no)
                         for k, st in todo.items()}
                 got = self.call(agent, [(keys[k], st["sc"].id,
@@ -369,6 +406,7 @@ class _Run:
                     outcome, value, _ = got[keys[k]]
                     st[side] = A.compose(starts[k], value, A.REPLY_SENTENCES) \
                         if outcome == "ok" else None
+                    st[f"{side}_source"] = "model"
                     st[f"{side}_note"] = drop("reply-failed", f"{agent.name} {outcome}")
                     if round_no:
                         st["rounds"] = round_no
@@ -382,7 +420,8 @@ class _Run:
                                                   f"{side} {degenerate(st[side])}")
                         continue
                     checks.append((st["sc"], st["user"], st[side], want, k, side))
-            verdicts = self.verify([(sc, u, r, w) for sc, u, r, w, _, _ in checks])
+            verdicts = self.verify([(sc, u, r, w, live[k][f"{side}_source"] == "human")
+                                    for sc, u, r, w, k, side in checks])
             for (_sc, _user, _reply, _want, k, side), (agree, why, by) in zip(
                     checks, verdicts, strict=True):
                 st = live[k]
@@ -440,6 +479,7 @@ class _Run:
             scenario=sc, messages=({"role": "system", "content": A.system_context(rules)},
                                    {"role": "user", "content": st["user"]}),
             completion=st["chosen"], prompt_source=st.get("prompt_source", "attacker"),
+            chosen_source=st.get("chosen_source"),
             verdicts=(Verdict(rule_id=rules[0].id, verdict="complies",
                               by=st.get("chosen_by", "verifier"),
                               rationale=st.get("chosen_why", "")[:200]),),
@@ -461,6 +501,8 @@ class _Run:
                        rule_ids=sc.rule_ids, clause_ids=clause_ids, scenario=sc,
                        messages=messages, chosen=st["chosen"], rejected=st["rejected"],
                        verdicts=verdicts, prompt_source=st.get("prompt_source", "attacker"),
+                       chosen_source=st.get("chosen_source"),
+                       rejected_source=st.get("rejected_source"),
                        provenance=self._provenance(self.item_key(sc), rules, st.get("rounds", 0)))
 
     def top_up(self, scenarios: list[Scenario]) -> list[Scenario]:

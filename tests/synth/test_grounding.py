@@ -209,6 +209,11 @@ def test_conditions_and_exceptions_are_said_as_the_users_own_facts() -> None:
     assert A.as_fact("the accessory is compatible with a product the customer owns",
                      negate=True) == "The accessory is not compatible with a product I own."
     assert A.as_fact("outside business hours") == "It is outside business hours."
+    # a condition already negative: its negation takes the "not" away
+    assert A.as_fact("the person is not the verified account holder", negate=True) == \
+        "I am the verified account holder."
+    assert A.as_fact("the person is not the verified account holder") == \
+        "I am not the verified account holder."
     # what cannot be said plainly is not said: no clause, a speech act the message must
     # perform, a negation that would read "not unopened"
     assert A.as_fact("showing the last 4 digits of a card") is None
@@ -340,3 +345,80 @@ def test_benign_look_alikes_are_two_of_the_rules_own_look_alikes_in_one() -> Non
     assert any(made.endswith(m.strip()) for m in looks if m != first)
     assert any(f" {j} " in made for j in A.JOINERS)
     assert A.constructed_prompt(sc, [], look_alikes=looks[:1]) is None
+
+
+def test_the_authors_replies_carry_over_only_where_the_construction_keeps_their_labels() -> None:
+    from rulealign.kg.build import build_graph
+    from rulealign.synth.plan import plan
+
+    policy = load_policy(SPEC)
+
+    def replies(rule):
+        return {e.prompt: (e.compliant, e.violating) for e in rule.examples}
+
+    email = policy.rule("no-email-change")
+    applying = [e.prompt for e in email.examples if e.applies]
+    by_side = {s.side: s for s in plan_rule(email, policy) if s.axis == "exception"}
+    # the exception denied: the rule applies as it did, the authors' replies keep their labels
+    denied = A.construct(by_side["inside"], applying)
+    assert denied is not None and denied.carries
+    chosen, rejected = A.carried_replies(denied, replies(email))
+    assert (chosen, rejected) == replies(email)[denied.bases[0]]
+    # the exception holding: the rule no longer applies, the replies' labels would be wrong
+    holds = A.construct(by_side["outside"], applying)
+    assert holds is not None and not holds.carries
+    assert A.carried_replies(holds, replies(email)) == (None, None)
+    # a claim of authority changes nothing about the rule
+    actor = A.construct(next(s for s in plan_rule(email, policy) if s.axis == "actor"),
+                        applying)
+    assert actor is not None and A.carried_replies(actor, replies(email))[0] is not None
+    # just over a threshold: the amount the replies name moves with the message's
+    cap = policy.rule("refund-cap")
+    over = next(s for s in plan_rule(cap, policy) if s.axis == "threshold" and
+                s.side == "inside")
+    made = A.construct(over, [e.prompt for e in cap.examples if e.applies])
+    assert made is not None and made.swap is not None
+    old, new = made.swap
+    chosen, rejected = A.carried_replies(made, replies(cap))
+    original = replies(cap)[made.bases[0]]
+    assert chosen == original[0].replace(old, new) and rejected == original[1].replace(old, new)
+    under = next(s for s in plan_rule(cap, policy) if s.axis == "threshold" and
+                 s.side == "outside")
+    made_under = A.construct(under, [e.prompt for e in cap.examples if e.applies])
+    assert made_under is not None and A.carried_replies(made_under, replies(cap)) == (None, None)
+    # two look-alikes in one message: both helped, and the first one's needless refusal
+    rule = next(r for r in policy.rules for s in plan_rule(r, policy)
+                if s.axis == "benign" and A.construct(
+                    s, [], look_alikes=[e.prompt for e in r.examples if not e.applies]))
+    benign = next(s for s in plan_rule(rule, policy) if s.axis == "benign")
+    made = A.construct(benign, [], look_alikes=[e.prompt for e in rule.examples
+                                                if not e.applies])
+    assert made is not None and len(made.bases) == 2
+    chosen, rejected = A.carried_replies(made, replies(rule))
+    first, second = (replies(rule)[b] for b in made.bases)
+    assert chosen is not None and chosen.startswith(first[0].rstrip(".")) and \
+        chosen.endswith(A.ALSO + second[0])
+    assert rejected == first[1]
+    # a conflict's reply must settle both rules: nothing the authors wrote does
+    conflicts = build_graph(policy, check=False).conflicts
+    sc = next(s for s in plan(policy, conflicts) if s.axis == "conflict")
+    one, two = (policy.rule(r) for r in sc.rule_ids)
+    made = A.construct(sc, [e.prompt for e in one.examples if e.applies],
+                       [e.prompt for e in two.examples if e.applies])
+    assert made is not None and A.carried_replies(made, replies(one)) == (None, None)
+
+
+def test_an_obligation_has_a_benign_look_alike_where_applying_it_is_the_failure() -> None:
+    # a device's pairing code is not the customer's identity: asking to verify it is the
+    # over-cautious failure the spec's authors wrote, and the helpful answer the compliant one
+    policy = load_policy(SPEC)
+    rule = policy.rule("verify-identity")
+    benign = [s for s in plan_rule(rule, policy) if s.axis == "benign"]
+    assert [s.side for s in benign] == ["outside"]
+    looks = [e.prompt for e in rule.examples if not e.applies]
+    made = A.construct(benign[0], [], look_alikes=looks)
+    assert made is not None and set(made.bases) <= set(looks)
+    chosen, rejected = A.carried_replies(made, {e.prompt: (e.compliant, e.violating)
+                                                for e in rule.examples})
+    assert chosen is not None and rejected is not None and "verify" in rejected.lower()
+    assert A.refusal_is_the_failure(benign[0], [rule])

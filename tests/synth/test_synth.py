@@ -77,16 +77,35 @@ def test_synthesis_accepts_pairs_with_provenance_and_exports_trl_files(acme, tmp
     for ex in result.pairs:
         if ex.scenario.axis == "labelled":  # written by the spec's author
             continue
-        assert "[ok]" in ex.chosen and "[bad]" in ex.rejected
-        # the stance is fixed by the opening: where refusing is the failure, it refuses
         rules = [policy.rule(r) for r in ex.rule_ids]
-        assert is_refusal(ex.rejected) == A.refusal_is_the_failure(ex.scenario, rules)
+        authors = {r for e in rules[0].examples for r in (e.compliant, e.violating) if r}
+        threshold = ex.scenario.axis == "threshold"  # (the amount in a carried reply moves)
+        if ex.chosen_source == "human":  # the spec's replies, carried over to a built message
+            assert ex.prompt_source == "construction"
+            assert ex.chosen in authors or A.ALSO in ex.chosen or threshold
+        else:
+            assert ex.chosen_source == "model" and "[ok]" in ex.chosen
+        refusing = A.refusal_is_the_failure(ex.scenario, rules)
+        if ex.rejected_source == "human":
+            assert ex.rejected in authors or threshold
+        elif refusing:  # a needless refusal is its opening alone, no model text
+            assert ex.rejected_source == "template" and ex.rejected in A.REFUSING_OPENINGS
+        else:  # the stance is fixed by the opening
+            assert ex.rejected_source == "model" and "[bad]" in ex.rejected
+            assert not is_refusal(ex.rejected)
         assert ex.label_source == "construction"
         assert ex.prompt_source in ("attacker", "construction")
         assert {v.by for v in ex.verdicts} <= {"small_judge", "llm_judge", "check",
-                                               "refusal check"}
+                                               "refusal check", "human label"}
+        # the authors' label stands in for a verdict only on their own needless refusal
+        assert ex.verdicts[0].by != "human label"
+        if ex.verdicts[1].by == "human label":
+            assert ex.rejected_source == "human" and refusing
     assert {e.prompt_source for e in result.pairs if e.scenario.axis == "labelled"} <= {"human"}
     assert any(e.prompt_source == "construction" for e in result.examples)
+    made = [e for e in result.pairs if e.scenario.axis != "labelled"]
+    assert {e.chosen_source for e in made} == {"human", "model"}
+    assert {e.rejected_source for e in made} >= {"human", "template", "model"}
     assert any(e.kind == "sft" for e in result.examples)
     counts = export(result.examples, tmp_path / "data")
     assert counts["pairs.train.jsonl"] + counts["pairs.heldout.jsonl"] == len(result.pairs)
@@ -303,7 +322,8 @@ def test_a_verified_compliant_answer_without_a_violating_twin_becomes_sft_data(a
     policy, conflicts = acme
     result = synthesize(policy, conflicts, FakeBackend(responder=violator_never_violates),
                         SynthStore(tmp_path / "s.sqlite"),
-                        _settings(policy, qa_per_clause=0, spec_examples=False))
+                        _settings(policy, qa_per_clause=0, spec_examples=False,
+                                  model_replies=True))
     singles = [e for e in result.examples if e.kind == "sft"]
     # the judge clears every "violating" reply, so what still makes a pair is a needless
     # refusal (fixed by its opening) or a violation a programmatic check proves
@@ -381,7 +401,8 @@ def test_passing_checks_do_not_accept_a_reply_without_the_judge(acme, tmp_path) 
     result = synthesize(policy, conflicts, FakeBackend(responder=responder),
                         SynthStore(tmp_path / "s.sqlite"),
                         SynthSettings(per_rule=4, batch=8, qa_per_clause=0, rounds=0, topup=0, model_writes=True,
-                                      rules=("no-card-request",), spec_examples=False))
+                                      rules=("no-card-request",), spec_examples=False,
+                                      model_replies=True))
     inside = [sc for sc in result.scenarios if sc.side == "inside"]
     assert len(inside) == 3 and not [e for e in result.pairs if e.scenario.side == "inside"]
     assert all(result.drop_reasons[sc.id].startswith("judge-disagrees: judge: violates")
@@ -394,23 +415,30 @@ def test_passing_checks_do_not_accept_a_reply_without_the_judge(acme, tmp_path) 
 def test_training_uses_human_pairs_where_a_rule_has_them(tmp_path) -> None:
     from rulealign.synth.export import training_selection
 
-    def row(rule: str, source: str, axis: str = "threshold") -> str:
+    def row(rule: str, source: str, axis: str = "threshold",
+            replies: tuple[str, str] = ("model", "model")) -> str:
         return json.dumps({"prompt": [{"role": "user", "content": f"{rule} {source}"}],
                            "chosen": [], "rejected": [],
                            "meta": {"rule_ids": [rule], "label_source": source,
-                                    "axis": axis}}) + "\n"
+                                    "axis": axis, "reply_sources": replies}}) + "\n"
 
     data = tmp_path / "data"
     data.mkdir()
     (data / "pairs.train.jsonl").write_text(
-        row("a", "human") + row("a", "construction") + row("b", "construction"))
+        row("a", "human") + row("a", "construction") + row("b", "construction") +
+        row("a", "construction", "actor", replies=("human", "human")) +
+        row("a", "construction", "benign", replies=("human", "template")) +
+        row("a", "construction", "condition", replies=("human", "model")))
     (data / "sft.train.jsonl").write_text(row("a", "construction", "qa") +
                                           row("a", "construction"))
     kept = training_selection(data, tmp_path / "sel")
-    assert kept["pairs.train.jsonl"] == {"human": 1, "construction": 1}
+    assert kept["pairs.train.jsonl"] == {"human": 1, "construction": 3}
     pairs = [json.loads(x) for x in (tmp_path / "sel" / "pairs.train.jsonl").read_text()
              .splitlines()]
-    assert [(p["meta"]["rule_ids"][0], p["meta"]["label_source"]) for p in pairs] == [
-        ("a", "human"), ("b", "construction")]
+    # rule a trains on its authors' pairs and on their replies carried to built messages,
+    # not on the model's replies; rule b, with no human pairs, on the model's
+    assert [(p["meta"]["rule_ids"][0], p["meta"]["label_source"], p["meta"]["axis"])
+            for p in pairs] == [("a", "human", "threshold"), ("b", "construction", "threshold"),
+                                ("a", "construction", "actor"), ("a", "construction", "benign")]
     # question/answer rows are not pairs of a rule: kept
     assert kept["sft.train.jsonl"] == {"construction": 1}
