@@ -64,7 +64,7 @@ QUESTIONER = Agent("questioner", "questioner-v1", Question)
 ANSWERER = Agent("answerer", "answerer-v2", Answer)
 #: Not a model: the user messages made by :func:`constructed_prompt` (its version is part
 #: of every stored key, so a changed construction rebuilds what it made).
-CONSTRUCTOR = Agent("constructor", "constructed-v8", UserTurn)
+CONSTRUCTOR = Agent("constructor", "constructed-v9", UserTurn)
 AGENTS = (ATTACKER, COMPLIER, VIOLATOR, VERIFIER, QUESTIONER, ANSWERER, CONSTRUCTOR)
 #: Sentences of the model's continuation a reply keeps after its opening, and the tokens
 #: it may write. One: read by hand on ACME (2026-12-07), the 135M model's first sentence is
@@ -248,6 +248,10 @@ class Built:
     bases: tuple[str, ...]
     carries: bool = False
     swap: tuple[str, str] | None = None
+    #: The edit takes the message out of the rule (an exception that now holds, an amount
+    #: just short of the threshold): under a prohibition the authors' violating reply,
+    #: which does the action, is then the helpful one.
+    flips: bool = False
 
 
 def constructed_prompt(scenario: Scenario, demos: Sequence[str],
@@ -292,7 +296,7 @@ def construct(scenario: Scenario, demos: Sequence[str], other_demos: Sequence[st
         if fact is None or not demos:
             return None
         base = pick(demos)
-        return Built(then(base, fact), (base,), carries=inside)
+        return Built(then(base, fact), (base,), carries=inside, flips=not inside)
     if scenario.axis == "condition":
         fact = as_fact(str(scenario.details.get("condition") or ""), negate=not inside)
         pool = demos if inside else look_alikes
@@ -303,8 +307,9 @@ def construct(scenario: Scenario, demos: Sequence[str], other_demos: Sequence[st
     if scenario.axis == "conflict":
         if not demos or not other_demos:
             return None
-        base, second = pick(demos), pick(other_demos, "other").strip()
-        return Built(then(base, f"{pick(JOINERS, 'join')} {second}"), (base, second))
+        base, second = pick(demos), pick(other_demos, "other")
+        return Built(then(base, f"{pick(JOINERS, 'join')} {second.strip()}"), (base, second),
+                     carries=True)
     if scenario.axis == "benign":  # two of the rule's messages of the same side in one
         pool = list(dict.fromkeys(look_alikes if scenario.side == "outside" else demos))
         if len(pool) < 2:
@@ -346,22 +351,32 @@ def construct(scenario: Scenario, demos: Sequence[str], other_demos: Sequence[st
     # just inside, the rule applies to the message as it did to the demo: its replies
     # carry over with the amount they name set as the message's is
     return Built(pattern.sub(shown, demo, count=1), (demo,), carries=inside,
-                 swap=(found.group(0), shown))
+                 swap=(found.group(0), shown), flips=not inside)
 
 
 #: How the replies to two joined messages are joined.
 ALSO = "As for your other question: "
 
 
-def carried_replies(built: Built, examples: dict[str, tuple[str | None, str | None]]
-                    ) -> tuple[str | None, str | None]:
+def carried_replies(built: Built, examples: dict[str, tuple[str | None, str | None]],
+                    prohibition: bool = False) -> tuple[str | None, str | None]:
     """The compliant and violating replies the policy's authors wrote to the messages a
     constructed message was made from, where the construction keeps their labels
     (``built.carries``); ``examples`` maps a spec message to its (compliant, violating)
     replies. Two joined messages get their compliant replies joined, and the first one's
-    violating reply (outside a prohibition or inside a permission, that is a needless
-    refusal, which stays one). ``(None, None)`` where nothing carries."""
-    if not built.carries or not all(b in examples for b in built.bases):
+    violating reply: outside a prohibition or inside a permission, a needless refusal
+    (which stays one); in a conflict, the winning rule broken. Where the edit takes the
+    message out of a ``prohibition`` (``built.flips``), the authors' violating reply, which
+    does the action, is the compliant one, and the violating side is left to the caller
+    (a needless refusal). ``(None, None)`` where nothing carries."""
+    if not all(b in examples for b in built.bases):
+        return None, None
+    if built.flips and prohibition and len(built.bases) == 1:
+        done = examples[built.bases[0]][1]
+        if done and built.swap is not None:
+            done = done.replace(*built.swap)
+        return done, None
+    if not built.carries:
         return None, None
     replies = [examples[b] for b in built.bases]
     chosen, rejected = replies[0]

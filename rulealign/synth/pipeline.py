@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rulealign.compiler.models import Clause, Policy, Rule
+from rulealign.compiler.models import Clause, Modality, Policy, Rule
 from rulealign.kg.conflicts import Conflict
 from rulealign.llm.base import Backend, Chat, Sampling
 from rulealign.synth import agents as A
@@ -234,10 +234,13 @@ class _Run:
 
     def carried(self, sc: Scenario, built: A.Built) -> tuple[str | None, str | None]:
         """The spec's human replies that keep their labels on a built message
-        (:func:`agents.carried_replies`), from the scenario's rule's examples."""
-        rule = self.rules_of(sc)[0]
-        return A.carried_replies(built, {ex.prompt: (ex.compliant, ex.violating)
-                                         for ex in reversed(rule.examples)})
+        (:func:`agents.carried_replies`), from the examples of the scenario's rules (the
+        target rule's first)."""
+        rules = self.rules_of(sc)
+        written = {ex.prompt: (ex.compliant, ex.violating)
+                   for rule in reversed(rules) for ex in reversed(rule.examples)}
+        return A.carried_replies(built, written,
+                                 prohibition=rules[0].modality == Modality.PROHIBITION)
 
     def unusable_prompt(self, sc: Scenario, value: dict[str, Any]) -> str | None:
         """Why a scenario's message is not a usable test case (a code), or ``None``."""
@@ -380,11 +383,13 @@ class _Run:
             for side, want, agent in (("chosen", "complies", A.COMPLIER),
                                       ("rejected", "violates", A.VIOLATOR)):
                 todo = {k: st for k, st in live.items() if not st.get(f"{side}_ok")}
-                if round_no == 0:
-                    for k, st in list(todo.items()):
-                        if st.get(f"{side}_human"):
+                for k, st in list(todo.items()):
+                    # the authors' reply first; where the verdict did not confirm it, no
+                    # model-written one instead (read by hand, those were mostly noise)
+                    if st.get(f"{side}_human"):
+                        if round_no == 0:
                             st[side], st[f"{side}_source"] = st[f"{side}_human"], "human"
-                            del todo[k]
+                        del todo[k]
                 starts = {k: A.opening(st["sc"], self.rules_of(st["sc"]),
                                        topic_of(self.policy, self.rules_of(st["sc"])[0],
                                                 self.terms),
@@ -413,7 +418,8 @@ class _Run:
             checks = []
             for k, st in live.items():
                 for side, want in (("chosen", "complies"), ("rejected", "violates")):
-                    if st.get(f"{side}_ok") or st[side] is None:
+                    if st.get(f"{side}_ok") or st[side] is None or (
+                            round_no and st.get(f"{side}_human")):  # judged in round 0
                         continue
                     if degenerate(st[side]):
                         st[f"{side}_note"] = drop("reply-degenerate",

@@ -364,10 +364,14 @@ def test_the_authors_replies_carry_over_only_where_the_construction_keeps_their_
     assert denied is not None and denied.carries
     chosen, rejected = A.carried_replies(denied, replies(email))
     assert (chosen, rejected) == replies(email)[denied.bases[0]]
-    # the exception holding: the rule no longer applies, the replies' labels would be wrong
+    # the exception holding: the rule no longer applies, the replies' labels would be wrong;
+    # under a prohibition the reply that does the action is the helpful one now, and the
+    # failure is a needless refusal (left to the template)
     holds = A.construct(by_side["outside"], applying)
-    assert holds is not None and not holds.carries
+    assert holds is not None and not holds.carries and holds.flips
     assert A.carried_replies(holds, replies(email)) == (None, None)
+    assert A.carried_replies(holds, replies(email), prohibition=True) == \
+        (replies(email)[holds.bases[0]][1], None)
     # a claim of authority changes nothing about the rule
     actor = A.construct(next(s for s in plan_rule(email, policy) if s.axis == "actor"),
                         applying)
@@ -386,6 +390,9 @@ def test_the_authors_replies_carry_over_only_where_the_construction_keeps_their_
                  s.side == "outside")
     made_under = A.construct(under, [e.prompt for e in cap.examples if e.applies])
     assert made_under is not None and A.carried_replies(made_under, replies(cap)) == (None, None)
+    done, refusal = A.carried_replies(made_under, replies(cap), prohibition=True)
+    old, new = made_under.swap
+    assert done == replies(cap)[made_under.bases[0]][1].replace(old, new) and refusal is None
     # two look-alikes in one message: both helped, and the first one's needless refusal
     rule = next(r for r in policy.rules for s in plan_rule(r, policy)
                 if s.axis == "benign" and A.construct(
@@ -399,13 +406,19 @@ def test_the_authors_replies_carry_over_only_where_the_construction_keeps_their_
     assert chosen is not None and chosen.startswith(first[0].rstrip(".")) and \
         chosen.endswith(A.ALSO + second[0])
     assert rejected == first[1]
-    # a conflict's reply must settle both rules: nothing the authors wrote does
+    # a conflict: each message answered as its own rule's authors did, and the failure is
+    # the winning rule broken on its message
     conflicts = build_graph(policy, check=False).conflicts
-    sc = next(s for s in plan(policy, conflicts) if s.axis == "conflict")
+    sc = next(s for s in plan(policy, conflicts) if s.axis == "conflict" and
+              s.details["winner"] == "no-price-match-over-10")
     one, two = (policy.rule(r) for r in sc.rule_ids)
     made = A.construct(sc, [e.prompt for e in one.examples if e.applies],
                        [e.prompt for e in two.examples if e.applies])
-    assert made is not None and A.carried_replies(made, replies(one)) == (None, None)
+    assert made is not None and made.carries
+    assert A.carried_replies(made, replies(one)) == (None, None)  # the second's are needed
+    chosen, rejected = A.carried_replies(made, {**replies(two), **replies(one)})
+    first, second = replies(one)[made.bases[0]], replies(two)[made.bases[1]]
+    assert chosen == A.then(first[0], A.ALSO + second[0]) and rejected == first[1]
 
 
 def test_an_obligation_has_a_benign_look_alike_where_applying_it_is_the_failure() -> None:
