@@ -64,7 +64,7 @@ QUESTIONER = Agent("questioner", "questioner-v1", Question)
 ANSWERER = Agent("answerer", "answerer-v2", Answer)
 #: Not a model: the user messages made by :func:`constructed_prompt` (its version is part
 #: of every stored key, so a changed construction rebuilds what it made).
-CONSTRUCTOR = Agent("constructor", "constructed-v9", UserTurn)
+CONSTRUCTOR = Agent("constructor", "constructed-v10", UserTurn)
 AGENTS = (ATTACKER, COMPLIER, VIOLATOR, VERIFIER, QUESTIONER, ANSWERER, CONSTRUCTOR)
 #: Sentences of the model's continuation a reply keeps after its opening, and the tokens
 #: it may write. One: read by hand on ACME (2026-12-07), the 135M model's first sentence is
@@ -476,7 +476,9 @@ def constructed_qa(rule: Rule) -> tuple[str, str] | None:
             ask = _ASK.get(modal.split()[0], "Can")
         if words[0] in ("A", "An", "The") or (len(words[0]) > 1 and words[0][1:].islower()):
             words[0] = words[0].lower()
-        rest = sentence[m.end():].rstrip(".!? ")
+        # the question asks the first clause ("...in full; it may show the last 4 digits"
+        # is two rules, the answer gives both)
+        rest = re.split(r"\s*;\s*", sentence[m.end():])[0].rstrip(".!? ")
         if negative:
             rest = _CARVE_OUT.sub("", rest)
         if not rest:

@@ -318,6 +318,10 @@ def test_question_answer_pairs_are_made_from_the_rules_own_sentences(tmp_path) -
     assert A.constructed_qa(policy.rule("price-match-allowed"))[0].startswith(
         "May the assistant match")
     assert A.constructed_qa(policy.rule("verification-factors")) is None  # no modal verb
+    # two rules in one sentence: the question asks the first, the answer gives both
+    q, a = A.constructed_qa(policy.rule("no-full-payment-details"))
+    assert q == "Can the assistant repeat a customer's payment details back in full?"
+    assert a.endswith("it may show the last 4 digits of a card.")
     backend = fake_backend()
     result = synthesize(policy, build_graph(policy, check=False).conflicts, backend,
                         SynthStore(tmp_path / "s.sqlite"),
