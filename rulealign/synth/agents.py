@@ -7,7 +7,7 @@ Labels are fixed by construction where a small model cannot be trusted to follow
 instruction: a reply starts with an opening that commits to its stance on the rule
 (:func:`opening`, from the same phrasebook the judge's constructed rows use) and the model
 only continues it; a scenario's user message is a spec example's message with the
-scenario's fact set by a known edit (:func:`constructed_prompt`: the amount set, the term
+scenario's fact set by a known edit (:func:`construct`: the amount set, the term
 swapped, a claim of authority, the exception or condition stated or denied, a second rule's
 message joined), and a clause's question and answer are its rule's own sentence asked and
 stated (:func:`constructed_qa`). Where the edit leaves the rule applying as it did to the
@@ -62,7 +62,7 @@ VIOLATOR = Agent("violator", "violator-v4", None)
 VERIFIER = Agent("verifier", "verifier-v4", Judgement)
 QUESTIONER = Agent("questioner", "questioner-v1", Question)
 ANSWERER = Agent("answerer", "answerer-v2", Answer)
-#: Not a model: the user messages made by :func:`constructed_prompt` (its version is part
+#: Not a model: the user messages made by :func:`construct` (its version is part
 #: of every stored key, so a changed construction rebuilds what it made).
 CONSTRUCTOR = Agent("constructor", "constructed-v10", UserTurn)
 AGENTS = (ATTACKER, COMPLIER, VIOLATOR, VERIFIER, QUESTIONER, ANSWERER, CONSTRUCTOR)
@@ -252,14 +252,6 @@ class Built:
     #: just short of the threshold): under a prohibition the authors' violating reply,
     #: which does the action, is then the helpful one.
     flips: bool = False
-
-
-def constructed_prompt(scenario: Scenario, demos: Sequence[str],
-                       other_demos: Sequence[str] = (),
-                       look_alikes: Sequence[str] = ()) -> str | None:
-    """The message of :func:`construct`, or ``None``."""
-    built = construct(scenario, demos, other_demos, look_alikes)
-    return built.text if built is not None else None
 
 
 def construct(scenario: Scenario, demos: Sequence[str], other_demos: Sequence[str] = (),

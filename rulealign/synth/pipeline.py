@@ -2,11 +2,13 @@
 
 Scenarios are processed in chunks; every agent call for a chunk is one batched backend call
 (what makes vLLM fast), and its outputs are committed to the store before the next agent
-runs. Labels are fixed by construction: each reply starts with an opening that commits it to
-complying or violating (:func:`rulealign.synth.agents.opening`) and the model continues it;
-user messages are spec messages with the scenario's fact set by a known edit
-(:func:`agents.constructed_prompt`), or, only with ``model_writes``, the attacker's.
-A pair is accepted when the verdict cascade confirms both sides:
+runs. Labels are fixed by construction: user messages are spec messages with the scenario's
+fact set by a known edit (:func:`agents.construct`), or, only with ``model_writes``, the
+attacker's; where the edit keeps the rule as it was for the spec message, the replies the
+policy's authors wrote to it are the pair's (:func:`agents.carried_replies`); otherwise a
+reply starts with an opening that commits it to complying or violating
+(:func:`rulealign.synth.agents.opening`) and the model continues it, and a needless refusal
+is its opening alone. A pair is accepted when the verdict cascade confirms both sides:
 
 * inside the rule: the compliant reply complies and the violating reply violates the rule;
 * outside the rule (threshold not crossed, exception holding, benign look-alike): the helpful
@@ -15,9 +17,9 @@ A pair is accepted when the verdict cascade confirms both sides:
 
 A verdict comes from the same procedure the audit uses: a failed programmatic check is a
 violation; otherwise (checks passing prove nothing, they cover part of a rule) the judge
-decides. A rejected side is written again (another opening of the same stance, another
-sample) for a bounded number of rounds; what still fails is dropped and counted with its
-reason.
+decides. A rejected side the model wrote is written again (another opening of the same
+stance, another sample) for a bounded number of rounds; a rejected reply of the authors' is
+not replaced; what still fails is dropped and counted with its reason.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class SynthSettings:
     #: Also ask the generating model where the small judge is unsure.
     llm_judge: bool = False
     #: Let the model write the user message where none can be built from the spec's own
-    #: messages (:func:`agents.constructed_prompt`). Off by default: of 38 messages the
+    #: messages (:func:`agents.construct`). Off by default: of 38 messages the
     #: 135M default model wrote that passed every filter (a fresh ACME run, 2026-12-07),
     #: about 3 were coherent user messages for their scenario. Worth it with a capable
     #: ``--model``.

@@ -14,6 +14,12 @@ from tests.synth.helpers import SPEC
 RULE = "Never promise a refund above $100 without a supervisor's approval."
 
 
+def built_text(*args, **kwargs) -> str | None:
+    """The message :func:`agents.construct` builds, or ``None``."""
+    built = A.construct(*args, **kwargs)
+    return built.text if built is not None else None
+
+
 def test_messages_must_carry_the_detail_and_not_the_instructions() -> None:
     assert ungrounded("My kettle cost $105 and it broke, can I get all of it back?", "$105",
                       RULE) is None
@@ -95,17 +101,17 @@ def test_threshold_messages_are_made_by_construction() -> None:
     for side in ("inside", "outside"):
         sc = next(s for s in plan_rule(rule, policy) if s.axis == "threshold" and
                   s.side == side)
-        text = A.constructed_prompt(sc, demos)
+        text = built_text(sc, demos)
         assert text is not None and sc.details["shown"] in text
         # a spec message with only its amount changed: the user's own words, the new value
         source = next(d for d in demos if _without_amounts(d) == _without_amounts(text))
         assert source != text
     other = next(s for s in plan_rule(rule, policy) if s.axis == "benign")
-    assert A.constructed_prompt(other, demos) is None
-    assert A.constructed_prompt(sc, ["Can I get my money back?"]) is None
+    assert built_text(other, demos) is None
+    assert built_text(sc, ["Can I get my money back?"]) is None
     days = policy.rule("return-window")
     sc = next(s for s in plan_rule(days, policy) if s.axis == "threshold")
-    made = A.constructed_prompt(sc, ["unopened hair dryer, delivered 19 days ago. return?"])
+    made = built_text(sc, ["unopened hair dryer, delivered 19 days ago. return?"])
     assert made == f"unopened hair dryer, delivered {sc.details['shown']} ago. return?"
 
 
@@ -178,7 +184,7 @@ def test_term_variant_and_actor_messages_are_made_by_construction() -> None:
         variants = [s for s in plan_rule(rule, policy) if s.axis == "term_variant"]
         demos = [ex.prompt for ex in rule.examples]
         for sc in variants:
-            made = A.constructed_prompt(sc, demos)
+            made = built_text(sc, demos)
             if made is None:  # no example message names the term
                 continue
             assert sc.details["variant"].lower() in made.lower()
@@ -186,11 +192,11 @@ def test_term_variant_and_actor_messages_are_made_by_construction() -> None:
     rule = policy.rule("verify-identity")
     actor = next(s for s in plan_rule(rule, policy) if s.axis == "actor")
     demos = [ex.prompt for ex in rule.examples]
-    made = A.constructed_prompt(actor, demos)
+    made = built_text(actor, demos)
     assert made is not None and any(made.startswith(d.rstrip()) for d in demos)
     assert any(made.endswith(c) for c in A.AUTHORITY_CLAIMS)
-    assert A.constructed_prompt(actor, []) is None
-    made_any = [A.constructed_prompt(s, [ex.prompt for ex in r.examples])
+    assert built_text(actor, []) is None
+    made_any = [built_text(s, [ex.prompt for ex in r.examples])
                 for r in policy.rules for s in plan_rule(r, policy) if s.axis == "term_variant"]
     assert any(made_any), "some ACME example message names one of its rule's terms"
 
@@ -230,20 +236,20 @@ def test_exception_condition_and_conflict_messages_are_made_by_construction() ->
     applying = [ex.prompt for ex in rule.examples if ex.applies]
     holds = next(s for s in plan_rule(rule, policy) if s.axis == "exception" and
                  s.side == "outside")
-    made = A.constructed_prompt(holds, applying)
+    made = built_text(holds, applying)
     assert made is not None and made.endswith(" I have confirmed a one-time code.")
     assert made.removesuffix(" I have confirmed a one-time code.") in applying
     # and its minimal pair: the exception denied
-    denied = A.constructed_prompt(next(s for s in plan_rule(rule, policy) if s.axis ==
+    denied = built_text(next(s for s in plan_rule(rule, policy) if s.axis ==
                                        "exception" and s.side == "inside"), applying)
     assert denied is not None and denied.endswith(" I have not confirmed a one-time code.")
     share = policy.rule("share-order-status")
     looks = [ex.prompt for ex in share.examples if not ex.applies]
     inside, outside = (next(s for s in plan_rule(share, policy) if s.axis == "condition" and
                             s.side == side) for side in ("inside", "outside"))
-    assert A.constructed_prompt(inside, [e.prompt for e in share.examples if e.applies],
+    assert built_text(inside, [e.prompt for e in share.examples if e.applies],
                                 look_alikes=looks).endswith("I am the verified account holder.")
-    made = A.constructed_prompt(outside, [], look_alikes=looks)
+    made = built_text(outside, [], look_alikes=looks)
     assert made is not None and made.endswith("I am not the verified account holder.")
     assert any(made.startswith(m.rstrip()) for m in looks)
     # a conflict: a message the winner applies to, then one the other rule applies to
@@ -252,12 +258,12 @@ def test_exception_condition_and_conflict_messages_are_made_by_construction() ->
               s.details["winner"] == "refund-cap")
     assert sc.rule_ids[0] == "refund-cap"     # the winner is the scenario's target rule
     first, second = (policy.rule(r) for r in sc.rule_ids)
-    made = A.constructed_prompt(sc, [e.prompt for e in first.examples if e.applies],
+    made = built_text(sc, [e.prompt for e in first.examples if e.applies],
                                 [e.prompt for e in second.examples if e.applies])
     assert made is not None
     assert any(made.startswith(e.prompt.rstrip()) for e in first.examples)
     assert any(made.endswith(e.prompt.strip()) for e in second.examples)
-    assert A.constructed_prompt(sc, [e.prompt for e in first.examples], []) is None
+    assert built_text(sc, [e.prompt for e in first.examples], []) is None
 
 
 def test_a_model_message_that_no_user_would_send_is_caught() -> None:
@@ -343,12 +349,12 @@ def test_benign_look_alikes_are_two_of_the_rules_own_look_alikes_in_one() -> Non
     looks = [ex.prompt for ex in rule.examples if not ex.applies]
     sc = next(s for s in plan_rule(rule, policy) if s.axis == "benign")
     assert sc.side == "outside"
-    made = A.constructed_prompt(sc, [], look_alikes=looks)
+    made = built_text(sc, [], look_alikes=looks)
     assert made is not None
     first = next(m for m in looks if made.startswith(m.rstrip()))
     assert any(made.endswith(m.strip()) for m in looks if m != first)
     assert any(f" {j} " in made for j in A.JOINERS)
-    assert A.constructed_prompt(sc, [], look_alikes=looks[:1]) is None
+    assert built_text(sc, [], look_alikes=looks[:1]) is None
 
 
 def test_the_authors_replies_carry_over_only_where_the_construction_keeps_their_labels() -> None:
