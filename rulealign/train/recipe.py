@@ -15,9 +15,9 @@ repeats 0.197 of its word 4-grams):
 | 24 DPO + SFT loss at 1e-3, no SFT step (the default until 2026-12-08) | 192 s | 52.7% (+6.5, +1.8..+11.8) | 5/40 | 0.110 |
 
 Since 2026-12-08 the synthesized pairs whose replies the policy's authors wrote (carried over
-to messages built from theirs) train beside the spec's own pairs (246 pair rows on ACME, from
-170). 24 steps then see a smaller share of the human pairs and gave +4 points (-1 to +9) in a
-``make run``; the same bench on that data:
+to messages built from theirs) train beside the spec's own pairs (246 pair rows on ACME, 187 of them the spec's own). 24
+steps then see a smaller share of the human pairs and gave +4 points (-1 to +9) in a
+``rulealign run``; the same bench on that data:
 
 | recipe | training | preference after (change, 95% CI) |
 | --- | --- | --- |
